@@ -1,0 +1,145 @@
+// Package store defines what attestd keeps in its database and the one interface every backend implements.
+//
+// The PostgreSQL backend lives in store/postgres; the embedded SQLite backend (a later issue) will live in
+// store/sqlite. Both must pass the conformance suite in store/storetest, which is the executable definition of
+// the contract written in the comments below.
+//
+// A Store never returns gRPC status errors: it returns the sentinel errors of this package (wrapped with
+// context), and the server maps them to codes in one place. Every method that reads project data takes the
+// project id and never returns rows of another project; a row that exists in another project is reported as
+// ErrNotFound, exactly as if it did not exist.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Callers test them with errors.Is.
+var (
+	// ErrNotFound: the row does not exist in this project (or at all).
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: a row with the same unique name or id exists already.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrUnavailable: the database could not be reached or the operation could not complete for a transient
+	// reason; the caller may retry.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// Roles a token can carry.
+const (
+	RoleServerAdmin = "server-admin" // no project; manages projects and every project's tokens and keys
+	RoleAdmin       = "admin"        // manages one project's tokens and keys; reads and submits
+	RoleAttestor    = "attestor"     // submits (optionally only named steps) and reads
+	RoleReader      = "reader"       // reads
+	RoleVerifier    = "verifier"     // verifies and reads
+)
+
+// Project is a tenant. Its data is invisible to every other project.
+type Project struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// Token is a bearer token as stored: only the sha256 of the secret is kept.
+type Token struct {
+	ID          string // public, random, short (shown in listings, used to revoke)
+	Hash        []byte // sha256 of the secret
+	ProjectID   int64  // 0 for server-admin tokens
+	Role        string
+	Steps       []string // for attestor tokens: the only steps it may submit; empty means any
+	Description string
+	CreatedAt   time.Time
+	RevokedAt   *time.Time
+}
+
+// Key is a registered functionary public key.
+type Key struct {
+	ProjectID   int64
+	KeyID       string // in-toto / securesystemslib key id (lowercase hex sha256)
+	KeyType     string // ed25519, ecdsa, rsa
+	Scheme      string // ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, rsassa-pss-sha256
+	PublicPEM   string
+	Description string
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+	RevokedAt   *time.Time
+}
+
+// Artifact is an indexed subject or material: a name and one digest of it. A descriptor with several digests
+// is stored as several Artifacts with the same name.
+type Artifact struct {
+	Name      string
+	Algorithm string // e.g. sha256
+	Digest    string // lowercase hex for the known algorithms
+}
+
+// Attestation is an accepted envelope, stored byte for byte, with what was indexed from it.
+type Attestation struct {
+	ProjectID     int64
+	ID            string // lowercase hex sha256 of Envelope
+	Envelope      []byte // the submitted bytes, verbatim
+	PayloadType   string
+	StatementType string // e.g. https://in-toto.io/Statement/v1, or "link" for a classic in-toto link
+	PredicateType string // empty for classic links
+	Step          string // empty when the step could not be derived from signed content
+	Subjects      []Artifact
+	Materials     []Artifact
+	SignerKeyIDs  []string // the registered keys whose signatures verified, sorted
+	SubmitterID   string   // token id of the submitter
+	CreatedAt     time.Time
+	// Seq orders attestations within the database (newest first in listings). Assigned by the store.
+	Seq int64
+}
+
+// Filter selects attestations in List. Empty fields do not filter. String fields match exactly (no wildcards).
+type Filter struct {
+	SubjectAlgorithm  string
+	SubjectDigest     string
+	MaterialAlgorithm string
+	MaterialDigest    string
+	Step              string
+	PredicateType     string
+	SignerKeyID       string
+	Since, Until      time.Time // CreatedAt in [Since, Until); zero means unbounded
+	// AfterSeq continues a listing: only attestations with Seq < AfterSeq. Zero means from the newest.
+	AfterSeq int64
+	Limit    int // at most this many; the store caps it at MaxPageSize
+}
+
+// MaxPageSize bounds one page of List.
+const MaxPageSize = 1000
+
+// Store is the storage contract. Implementations are safe for concurrent use.
+type Store interface {
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	Close()
+
+	// Bootstrap stores tok as the first server-admin token if no bootstrap happened before in this database,
+	// atomically, and reports whether it did. Concurrent callers on one database: exactly one gets true.
+	Bootstrap(ctx context.Context, tok Token) (bool, error)
+
+	CreateProject(ctx context.Context, name string) (Project, error) // ErrAlreadyExists on a taken name
+	ProjectByName(ctx context.Context, name string) (Project, error)
+	ProjectByID(ctx context.Context, id int64) (Project, error)
+	ListProjects(ctx context.Context) ([]Project, error) // by name
+
+	CreateToken(ctx context.Context, tok Token) error // ErrAlreadyExists on a duplicate id or hash
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	ListTokens(ctx context.Context, projectID int64) ([]Token, error) // oldest first; projectID 0: server-admin tokens
+	RevokeToken(ctx context.Context, projectID int64, id string, at time.Time) error
+
+	AddKey(ctx context.Context, k Key) error // ErrAlreadyExists when the project has this key id
+	ListKeys(ctx context.Context, projectID int64) ([]Key, error) // oldest first, revoked ones included
+	RevokeKey(ctx context.Context, projectID int64, keyID string, at time.Time) error
+
+	// InsertAttestation stores a. If the project already has an attestation with a.ID it stores nothing and
+	// returns the existing one with created=false; concurrent inserts of one id create exactly one row.
+	InsertAttestation(ctx context.Context, a Attestation) (stored Attestation, created bool, err error)
+	GetAttestation(ctx context.Context, projectID int64, id string) (Attestation, error)
+	// ListAttestations returns matching attestations newest first (descending Seq), at most f.Limit.
+	ListAttestations(ctx context.Context, projectID int64, f Filter) ([]Attestation, error)
+}
