@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/attestd/attestd/attestation"
+)
+
+// Config is everything attestd serve needs, from flags and environment.
+type Config struct {
+	GRPCListen     string
+	HTTPListen     string
+	DatabaseURL    string
+	DataDir        string
+	TLSCert        string
+	TLSKey         string
+	LogLevel       string
+	LogFormat      string
+	HealthInterval time.Duration
+	DrainTimeout   time.Duration
+	Limits         attestation.Limits
+}
+
+// newFlagSet declares the flags of serve and migrate on fs, with defaults taken from the environment.
+func newFlagSet(name string, getenv func(string) string, stderr io.Writer) (*flag.FlagSet, *Config, *[]error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &Config{Limits: attestation.DefaultLimits()}
+	var envErrs []error
+	env := func(flagName string) (string, string) {
+		key := "ATTESTD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+		return key, getenv(key)
+	}
+	str := func(p *string, flagName, def, help string) {
+		if _, v := env(flagName); v != "" {
+			def = v
+		}
+		fs.StringVar(p, flagName, def, help)
+	}
+	dur := func(p *time.Duration, flagName string, def time.Duration, help string) {
+		if key, v := env(flagName); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s=%q: %w", key, v, err))
+			} else {
+				def = d
+			}
+		}
+		fs.DurationVar(p, flagName, def, help)
+	}
+	num := func(p *int, flagName string, def int, help string) {
+		if key, v := env(flagName); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s=%q: %w", key, v, err))
+			} else {
+				def = n
+			}
+		}
+		fs.IntVar(p, flagName, def, help)
+	}
+	str(&c.GRPCListen, "grpc-listen", "127.0.0.1:7700", "gRPC listen address")
+	str(&c.HTTPListen, "http-listen", "127.0.0.1:7701", "HTTP listen address for /healthz and /metrics")
+	str(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@host:5432/attestd (env ATTESTD_DATABASE_URL)")
+	str(&c.DataDir, "data-dir", "./attestd-data", "directory for attestd's own files (admin token, later the log)")
+	str(&c.TLSCert, "tls-cert", "", "PEM certificate: serve gRPC over TLS (with --tls-key)")
+	str(&c.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "json", "json or text")
+	dur(&c.HealthInterval, "health-interval", 2*time.Second, "how often the database is pinged for health")
+	dur(&c.DrainTimeout, "drain-timeout", 20*time.Second, "on SIGTERM, how long in-flight requests may take before they are cut")
+	num(&c.Limits.MaxEnvelopeBytes, "max-envelope-bytes", c.Limits.MaxEnvelopeBytes, "largest envelope accepted, in bytes")
+	num(&c.Limits.MaxSignatures, "max-signatures", c.Limits.MaxSignatures, "most signatures on one envelope")
+	num(&c.Limits.MaxSubjects, "max-subjects", c.Limits.MaxSubjects, "most subjects in one statement")
+	num(&c.Limits.MaxMaterials, "max-materials", c.Limits.MaxMaterials, "most materials in one statement")
+	num(&c.Limits.MaxJSONDepth, "max-json-depth", c.Limits.MaxJSONDepth, "deepest JSON nesting accepted")
+	num(&c.Limits.MaxNameBytes, "max-name-bytes", c.Limits.MaxNameBytes, "longest artifact name, in bytes")
+	return fs, c, &envErrs
+}
+
+// parse parses args into the Config and checks it.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	fs, c, envErrs := newFlagSet(name, getenv, stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if len(*envErrs) > 0 {
+		return nil, errors.Join(*envErrs...)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	for name, v := range map[string]int{
+		"--max-envelope-bytes": c.Limits.MaxEnvelopeBytes, "--max-signatures": c.Limits.MaxSignatures,
+		"--max-subjects": c.Limits.MaxSubjects, "--max-materials": c.Limits.MaxMaterials,
+		"--max-json-depth": c.Limits.MaxJSONDepth, "--max-name-bytes": c.Limits.MaxNameBytes,
+	} {
+		if v < 1 {
+			return nil, fmt.Errorf("%s must be at least 1", name)
+		}
+	}
+	if c.HealthInterval <= 0 || c.DrainTimeout <= 0 {
+		return nil, errors.New("--health-interval and --drain-timeout must be positive")
+	}
+	return c, nil
+}

@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds attestd and attest once per test process.
+func binaries(t *testing.T) (attestd, attest string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "attestd-e2e-bin")
+		if buildErr != nil {
+			return
+		}
+		for _, name := range []string{"attestd", "attest"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), "../cmd/"+name)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", name, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "attestd"), filepath.Join(binDir, "attest")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// daemon is a running attestd process.
+type daemon struct {
+	cmd      *exec.Cmd
+	grpcAddr string
+	httpAddr string
+	dataDir  string
+	logs     *syncBuffer
+	exited   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startDaemon starts attestd serve on dbURL with a fresh data dir and waits until it serves.
+func startDaemon(t *testing.T, dbURL string, env ...string) *daemon {
+	t.Helper()
+	attestd, _ := binaries(t)
+	d := &daemon{dataDir: t.TempDir(), logs: &syncBuffer{}, exited: make(chan error, 1)}
+	d.cmd = exec.Command(attestd, "serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--data-dir", d.dataDir, "--database-url", dbURL, "--health-interval", "200ms")
+	d.cmd.Env = append(os.Environ(), env...)
+	pr, pw := io.Pipe()
+	d.cmd.Stderr = io.MultiWriter(d.logs, pw)
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.exited <- d.cmd.Wait(); pw.Close() }()
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+		}
+		if t.Failed() {
+			t.Logf("attestd logs:\n%s", d.logs.String())
+		}
+	})
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var line struct {
+				Msg  string `json:"msg"`
+				GRPC string `json:"grpc"`
+				HTTP string `json:"http"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "attestd serving" {
+				d.grpcAddr, d.httpAddr = line.GRPC, line.HTTP
+				close(ready)
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case <-ready:
+	case err := <-d.exited:
+		t.Fatalf("attestd exited before serving: %v\n%s", err, d.logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("attestd did not start:\n%s", d.logs.String())
+	}
+	return d
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (d *daemon) stop(t *testing.T) int {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("attestd did not stop after SIGTERM")
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+func (d *daemon) adminToken(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.dataDir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// result is what one attest command did.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// cli runs attest in dir against d with token.
+type cli struct {
+	t     *testing.T
+	d     *daemon
+	dir   string
+	token string
+}
+
+func (c *cli) run(args ...string) result {
+	c.t.Helper()
+	_, attest := binaries(c.t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, attest, args...)
+	cmd.Dir = c.dir
+	cmd.Env = append(os.Environ(), "ATTEST_SERVER="+c.d.grpcAddr, "ATTEST_TOKEN="+c.token)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			c.t.Fatalf("attest %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// ok runs attest and fails the test unless it exits 0; it returns stdout.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != 0 {
+		c.t.Fatalf("attest %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}

@@ -1,0 +1,287 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
+	"github.com/attestd/attestd/attestation"
+	"github.com/attestd/attestd/internal/store"
+)
+
+const (
+	defaultPageSize = 100
+	maxFilterBytes  = 1024
+)
+
+// Submit verifies an envelope and stores it: the write path of DESIGN.md. Every check runs before anything is
+// written, so a refused submission changes nothing.
+func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*attestdv1.SubmitResponse, error) {
+	p, proj, err := s.resolveProject(ctx, req.GetProject(), "submit attestations", rolesSubmit...)
+	if err != nil {
+		return nil, err
+	}
+	raw := req.GetEnvelope()
+	env, err := attestation.ParseEnvelope(raw, s.limits)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := attestation.ParseStatement(env.Payload, s.limits)
+	if err != nil {
+		return nil, err
+	}
+	signers, err := s.verifySigners(ctx, proj, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStepAllowed(p.token, stmt.Step); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	a := store.Attestation{
+		ProjectID:     proj.ID,
+		ID:            hex.EncodeToString(sum[:]),
+		Envelope:      raw,
+		PayloadType:   env.PayloadType,
+		StatementType: stmt.Type,
+		PredicateType: stmt.PredicateType,
+		Step:          stmt.Step,
+		Subjects:      artifacts(stmt.Subjects),
+		Materials:     artifacts(stmt.Materials),
+		SignerKeyIDs:  signers,
+		SubmitterID:   p.token.ID,
+		CreatedAt:     s.now(),
+	}
+	stored, created, err := s.record(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	result := "existing"
+	if created {
+		result = "created"
+	}
+	s.metrics.accepted.WithLabelValues(result).Inc()
+	s.logger.InfoContext(ctx, "attestation accepted", "project", proj.Name, "id", stored.ID, "step", stored.Step,
+		"predicate_type", stored.PredicateType, "created", created)
+	return &attestdv1.SubmitResponse{Receipt: receiptPB(stored, proj.Name, created)}, nil
+}
+
+// record stores a and, when the server has a transparency log, sequences it there. This is the seam the log
+// plugs into: nothing may be acknowledged before both hold.
+func (s *Server) record(ctx context.Context, a store.Attestation) (store.Attestation, bool, error) {
+	stored, created, err := s.store.InsertAttestation(ctx, a)
+	if err != nil {
+		return store.Attestation{}, false, fmt.Errorf("store attestation %s: %w", a.ID, err)
+	}
+	if s.log != nil && created {
+		if _, err := s.log.Append(ctx, stored); err != nil {
+			return store.Attestation{}, false, fmt.Errorf("log attestation %s: %w", a.ID, err)
+		}
+	}
+	return stored, created, nil
+}
+
+// verifySigners checks the envelope's signatures against the project's keys that are valid now. When nothing
+// verifies, it says why in terms an operator can act on: a revoked or expired key, or no registered key at all.
+func (s *Server) verifySigners(ctx context.Context, proj store.Project, env *attestation.Envelope) ([]string, error) {
+	keys, err := s.store.ListKeys(ctx, proj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load keys of project %q: %w", proj.Name, err)
+	}
+	now := s.now()
+	var active, inactive []*attestation.PublicKey
+	inactiveWhy := map[string]string{}
+	for _, k := range keys {
+		pub, err := attestation.ParsePublicKey([]byte(k.PublicPEM))
+		if err != nil {
+			s.logger.ErrorContext(ctx, "stored key does not parse", "project", proj.Name, "key_id", k.KeyID, "err", err)
+			continue
+		}
+		switch {
+		case k.RevokedAt != nil && !k.RevokedAt.After(now):
+			inactive = append(inactive, pub)
+			inactiveWhy[pub.ID] = "was revoked at " + k.RevokedAt.UTC().Format("2006-01-02T15:04:05Z")
+		case k.ExpiresAt != nil && !k.ExpiresAt.After(now):
+			inactive = append(inactive, pub)
+			inactiveWhy[pub.ID] = "expired at " + k.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z")
+		default:
+			active = append(active, pub)
+		}
+	}
+	signers, err := attestation.VerifySignatures(env, active)
+	if err == nil || !errors.Is(err, attestation.ErrNoValidSignature) {
+		return signers, err
+	}
+	if len(inactive) > 0 {
+		if old, oerr := attestation.VerifySignatures(env, inactive); oerr == nil && len(old) > 0 {
+			reasons := make([]string, 0, len(old))
+			for _, id := range old {
+				reasons = append(reasons, fmt.Sprintf("key %s %s", id, inactiveWhy[id]))
+			}
+			return nil, fmt.Errorf("%w: signed only by keys that are no longer valid: %s", errDenied, strings.Join(reasons, "; "))
+		}
+	}
+	if len(active) == 0 {
+		return nil, fmt.Errorf("%w (project %q has no valid registered key)", err, proj.Name)
+	}
+	return nil, fmt.Errorf("%w: no signature is by a key registered in project %q", err, proj.Name)
+}
+
+// checkStepAllowed enforces a token's step list. The step comes from signed content only.
+func checkStepAllowed(tok store.Token, step string) error {
+	if len(tok.Steps) == 0 {
+		return nil
+	}
+	if step == "" {
+		return deniedf("token %s may submit only steps [%s]; this attestation names no step", tok.ID, strings.Join(tok.Steps, ", "))
+	}
+	if !slices.Contains(tok.Steps, step) {
+		return deniedf("token %s may submit only steps [%s], not %q", tok.ID, strings.Join(tok.Steps, ", "), step)
+	}
+	return nil
+}
+
+func artifacts(ds []attestation.Descriptor) []store.Artifact {
+	var out []store.Artifact
+	for _, d := range ds {
+		algs := make([]string, 0, len(d.Digest))
+		for alg := range d.Digest {
+			algs = append(algs, alg)
+		}
+		slices.Sort(algs)
+		name := d.Name
+		if name == "" {
+			name = d.URI
+		}
+		for _, alg := range algs {
+			out = append(out, store.Artifact{Name: name, Algorithm: alg, Digest: d.Digest[alg]})
+		}
+	}
+	return out
+}
+
+func checkID(id string) error {
+	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return invalidf("attestation id %q: want the lowercase hex sha256 of the envelope (64 characters)", clip(id))
+	}
+	return nil
+}
+
+// Get returns one attestation of the caller's project.
+func (s *Server) Get(ctx context.Context, req *attestdv1.GetRequest) (*attestdv1.GetResponse, error) {
+	_, proj, err := s.resolveProject(ctx, req.GetProject(), "read attestations", rolesRead...)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkID(req.GetId()); err != nil {
+		return nil, err
+	}
+	a, err := s.store.GetAttestation(ctx, proj.ID, req.GetId())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFoundf("attestation %s not found", req.GetId())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &attestdv1.GetResponse{Attestation: attestationPB(a, proj.Name, true)}, nil
+}
+
+// List returns the project's attestations matching every filter, newest first, a page at a time.
+func (s *Server) List(ctx context.Context, req *attestdv1.ListRequest) (*attestdv1.ListResponse, error) {
+	_, proj, err := s.resolveProject(ctx, req.GetProject(), "read attestations", rolesRead...)
+	if err != nil {
+		return nil, err
+	}
+	f, err := listFilter(req)
+	if err != nil {
+		return nil, err
+	}
+	atts, err := s.store.ListAttestations(ctx, proj.ID, f)
+	if err != nil {
+		return nil, err
+	}
+	resp := &attestdv1.ListResponse{Attestations: make([]*attestdv1.Attestation, 0, len(atts))}
+	for _, a := range atts {
+		resp.Attestations = append(resp.Attestations, attestationPB(a, proj.Name, !req.GetOmitEnvelopes()))
+	}
+	if len(atts) == f.Limit && len(atts) > 0 {
+		resp.NextPageToken = encodePageToken(atts[len(atts)-1].Seq)
+	}
+	return resp, nil
+}
+
+func listFilter(req *attestdv1.ListRequest) (store.Filter, error) {
+	var f store.Filter
+	for _, v := range []string{req.GetSubjectDigest(), req.GetMaterialDigest(), req.GetStep(), req.GetPredicateType(), req.GetSignerKeyId(), req.GetPageToken()} {
+		if len(v) > maxFilterBytes {
+			return f, invalidf("a filter value is longer than %d bytes", maxFilterBytes)
+		}
+	}
+	var err error
+	if d := req.GetSubjectDigest(); d != "" {
+		if f.SubjectAlgorithm, f.SubjectDigest, err = attestation.ParseDigest(d); err != nil {
+			return f, invalidf("subject_digest: %v", err)
+		}
+	}
+	if d := req.GetMaterialDigest(); d != "" {
+		if f.MaterialAlgorithm, f.MaterialDigest, err = attestation.ParseDigest(d); err != nil {
+			return f, invalidf("material_digest: %v", err)
+		}
+	}
+	f.Step, f.PredicateType, f.SignerKeyID = req.GetStep(), req.GetPredicateType(), req.GetSignerKeyId()
+	if ts := req.GetSince(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return f, invalidf("since: %v", err)
+		}
+		f.Since = ts.AsTime()
+	}
+	if ts := req.GetUntil(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return f, invalidf("until: %v", err)
+		}
+		f.Until = ts.AsTime()
+	}
+	switch n := req.GetPageSize(); {
+	case n < 0:
+		return f, invalidf("page_size %d is negative", n)
+	case n == 0:
+		f.Limit = defaultPageSize
+	case n > store.MaxPageSize:
+		f.Limit = store.MaxPageSize
+	default:
+		f.Limit = int(n)
+	}
+	if t := req.GetPageToken(); t != "" {
+		seq, err := decodePageToken(t)
+		if err != nil {
+			return f, err
+		}
+		f.AfterSeq = seq
+	}
+	return f, nil
+}
+
+func encodePageToken(seq int64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(seq))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func decodePageToken(t string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil || len(b) != 8 {
+		return 0, invalidf("page_token is not one this server issued")
+	}
+	seq := int64(binary.BigEndian.Uint64(b))
+	if seq <= 0 {
+		return 0, invalidf("page_token is not one this server issued")
+	}
+	return seq, nil
+}

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
+)
+
+// GRPCOptions tune the transport. Zero values take the defaults noted.
+type GRPCOptions struct {
+	TLS                  *tls.Config // nil: plaintext
+	MaxConcurrentStreams uint32      // per connection; default 256 (HTTP/2 rapid-reset defence)
+}
+
+// serviceNames are the services reported by health, besides the server as a whole ("").
+var serviceNames = []string{
+	attestdv1.ProjectService_ServiceDesc.ServiceName,
+	attestdv1.TokenService_ServiceDesc.ServiceName,
+	attestdv1.KeyService_ServiceDesc.ServiceName,
+	attestdv1.AttestationService_ServiceDesc.ServiceName,
+}
+
+// NewGRPCServer builds the gRPC server with every attestd service, health v1 and reflection registered, and
+// returns it with the health server that Watch drives.
+func (s *Server) NewGRPCServer(o GRPCOptions) (*grpc.Server, *health.Server) {
+	if o.MaxConcurrentStreams == 0 {
+		o.MaxConcurrentStreams = 256
+	}
+	opts := []grpc.ServerOption{
+		grpc.UnaryInterceptor(s.UnaryInterceptor),
+		grpc.StreamInterceptor(s.StreamInterceptor),
+		// Room for envelopes up to twice the limit, so that the handler's own check, whose error names the
+		// limit, answers all but grossly oversized requests (which gRPC refuses, also RESOURCE_EXHAUSTED).
+		grpc.MaxRecvMsgSize(2*s.limits.MaxEnvelopeBytes + 64<<10),
+		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+		grpc.ConnectionTimeout(10 * time.Second),
+	}
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	gs := grpc.NewServer(opts...)
+	attestdv1.RegisterProjectServiceServer(gs, s)
+	attestdv1.RegisterTokenServiceServer(gs, s)
+	attestdv1.RegisterKeyServiceServer(gs, s)
+	attestdv1.RegisterAttestationServiceServer(gs, s)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	for _, name := range append([]string{""}, serviceNames...) {
+		hs.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+	return gs, hs
+}
+
+// WatchHealth sets hs to SERVING while the database answers and NOT_SERVING while it does not, checking every
+// interval until ctx ends. It reports the current state to ready for /healthz.
+func (s *Server) WatchHealth(ctx context.Context, hs *health.Server, ready *Readiness, interval time.Duration) {
+	check := func() {
+		pctx, cancel := context.WithTimeout(ctx, interval)
+		err := s.store.Ping(pctx)
+		cancel()
+		st := healthpb.HealthCheckResponse_SERVING
+		if err != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		if ready.Set(err == nil) {
+			s.logger.InfoContext(ctx, "health changed", "status", st.String(), "err", err)
+		}
+		for _, name := range append([]string{""}, serviceNames...) {
+			hs.SetServingStatus(name, st)
+		}
+	}
+	check()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			check()
+		}
+	}
+}

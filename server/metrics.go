@@ -1,0 +1,32 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the server's Prometheus collectors, registered on the registry given in Config.
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	accepted *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_grpc_requests_total",
+			Help: "gRPC requests handled, by method and status code.",
+		}, []string{"method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "attestd_grpc_request_duration_seconds",
+			Help:    "gRPC request latency, by method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"method"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_attestations_submitted_total",
+			Help: "Accepted submissions, by whether they stored a new attestation (created) or found it (existing).",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.accepted)
+	return m
+}
