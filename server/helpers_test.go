@@ -95,10 +95,14 @@ func as(secret string) context.Context {
 	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+secret)
 }
 
-func (e *env) projects() attestdv1.ProjectServiceClient { return attestdv1.NewProjectServiceClient(e.conn) }
-func (e *env) tokens() attestdv1.TokenServiceClient     { return attestdv1.NewTokenServiceClient(e.conn) }
-func (e *env) keys() attestdv1.KeyServiceClient         { return attestdv1.NewKeyServiceClient(e.conn) }
-func (e *env) atts() attestdv1.AttestationServiceClient { return attestdv1.NewAttestationServiceClient(e.conn) }
+func (e *env) projects() attestdv1.ProjectServiceClient {
+	return attestdv1.NewProjectServiceClient(e.conn)
+}
+func (e *env) tokens() attestdv1.TokenServiceClient { return attestdv1.NewTokenServiceClient(e.conn) }
+func (e *env) keys() attestdv1.KeyServiceClient     { return attestdv1.NewKeyServiceClient(e.conn) }
+func (e *env) atts() attestdv1.AttestationServiceClient {
+	return attestdv1.NewAttestationServiceClient(e.conn)
+}
 
 // project creates a project and returns a token of each role for it (attestor limited to steps if given).
 func (e *env) project(name string, steps ...string) map[string]string {
@@ -198,7 +202,6 @@ func envelopeWith(payloadType string, payload []byte, sigs []rawSig) []byte {
 }
 
 func (s *signer) sign(msg []byte) []byte { return ed25519.Sign(s.priv, msg) }
-
 
 // wantCode fails unless err has the code and a message containing every fragment.
 func wantCode(t *testing.T, err error, code codes.Code, fragments ...string) {
