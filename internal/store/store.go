@@ -90,7 +90,8 @@ type Attestation struct {
 	SignerKeyIDs  []string // the registered keys whose signatures verified, sorted
 	SubmitterID   string   // token id of the submitter
 	CreatedAt     time.Time
-	// Seq orders attestations within the database (newest first in listings). Assigned by the store.
+	// Seq orders attestations within the database (newest first in listings). Assigned by the store at insert,
+	// not at commit: paging backwards with it is safe, following new rows is not (a lower Seq can commit later).
 	Seq int64
 }
 
@@ -109,8 +110,11 @@ type Filter struct {
 	Limit    int // at most this many; the store caps it at MaxPageSize
 }
 
-// MaxPageSize bounds one page of List.
-const MaxPageSize = 1000
+// Page sizes of List: a Limit of zero or less means DefaultPageSize; more than MaxPageSize means MaxPageSize.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
 
 // Store is the storage contract. Implementations are safe for concurrent use.
 type Store interface {
@@ -127,16 +131,16 @@ type Store interface {
 	ProjectByID(ctx context.Context, id int64) (Project, error)
 	ListProjects(ctx context.Context) ([]Project, error) // by name
 
-	CreateToken(ctx context.Context, tok Token) error // ErrAlreadyExists on a duplicate id or hash
-	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	CreateToken(ctx context.Context, tok Token) error                 // ErrAlreadyExists on a duplicate id or hash
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)      // revoked tokens too: the caller decides
 	ListTokens(ctx context.Context, projectID int64) ([]Token, error) // oldest first; projectID 0: server-admin tokens
 	RevokeToken(ctx context.Context, projectID int64, id string, at time.Time) error
 
-	AddKey(ctx context.Context, k Key) error // ErrAlreadyExists when the project has this key id
+	AddKey(ctx context.Context, k Key) error                      // ErrAlreadyExists when the project has this key id
 	ListKeys(ctx context.Context, projectID int64) ([]Key, error) // oldest first, revoked ones included
 	RevokeKey(ctx context.Context, projectID int64, keyID string, at time.Time) error
 
-	// InsertAttestation stores a. If the project already has an attestation with a.ID it stores nothing and
+	// InsertAttestation stores a (a.ID must be the hex sha256 of a.Envelope; a zero CreatedAt means now). If the project already has an attestation with a.ID it stores nothing and
 	// returns the existing one with created=false; concurrent inserts of one id create exactly one row.
 	InsertAttestation(ctx context.Context, a Attestation) (stored Attestation, created bool, err error)
 	GetAttestation(ctx context.Context, projectID int64, id string) (Attestation, error)

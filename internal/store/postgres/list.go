@@ -1,0 +1,108 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/attestd/attestd/internal/store"
+)
+
+// defaultPageSize is the page size of a Filter without Limit.
+const defaultPageSize = 100
+
+// ListAttestations returns the project's attestations that match f, newest first (descending Seq), at most
+// f.Limit of them (100 if Limit is not positive, never more than store.MaxPageSize). Filter values are
+// compared for equality, so `%`, `_` and quotes in them have no special meaning.
+func (s *Store) ListAttestations(ctx context.Context, projectID int64, f store.Filter) ([]store.Attestation, error) {
+	sql, args := listQuery(projectID, f)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list attestations of project %d: %w", projectID, classify(ctx, err))
+	}
+	page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Attestation, error) {
+		return scanAttestation(row)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list attestations of project %d: %w", projectID, classify(ctx, err))
+	}
+	if err := s.loadArtifacts(ctx, projectID, page); err != nil {
+		return nil, fmt.Errorf("list attestations of project %d: %w", projectID, err)
+	}
+	return page, nil
+}
+
+// listQuery builds the one SELECT of ListAttestations. Only conditions for the fields that f sets are
+// written, each comparing a column with a numbered parameter, so that the planner can pick the index that
+// serves the most selective one; values never become part of the SQL text.
+func listQuery(projectID int64, f store.Filter) (string, []any) {
+	var q query
+	q.where("a.project_id = %s", projectID)
+	if f.AfterSeq > 0 {
+		q.where("a.seq < %s", f.AfterSeq)
+	}
+	if f.Step != "" {
+		q.where("a.step = %s", f.Step)
+	}
+	if f.PredicateType != "" {
+		q.where("a.predicate_type = %s", f.PredicateType)
+	}
+	if f.SignerKeyID != "" {
+		q.where(`EXISTS (SELECT 1 FROM attestation_signers x
+			WHERE x.project_id = a.project_id AND x.attestation_seq = a.seq AND x.key_id = %s)`, f.SignerKeyID)
+	}
+	if !f.Since.IsZero() {
+		q.where("a.created_at >= %s", f.Since)
+	}
+	if !f.Until.IsZero() {
+		q.where("a.created_at < %s", f.Until)
+	}
+	q.artifact(subjects, f.SubjectAlgorithm, f.SubjectDigest)
+	q.artifact(materials, f.MaterialAlgorithm, f.MaterialDigest)
+
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	limit = min(limit, store.MaxPageSize)
+	sql := `SELECT ` + attestationColumns + ` FROM attestations a WHERE ` + strings.Join(q.conds, " AND ") +
+		` ORDER BY a.seq DESC LIMIT ` + q.arg(limit)
+	return sql, q.args
+}
+
+// query collects the conditions and parameters of a WHERE clause.
+type query struct {
+	conds []string
+	args  []any
+}
+
+// arg adds a parameter and returns its placeholder.
+func (q *query) arg(v any) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+// where adds a condition: cond is SQL with one %s, where the placeholder of v goes.
+func (q *query) where(cond string, v any) {
+	q.conds = append(q.conds, fmt.Sprintf(cond, q.arg(v)))
+}
+
+// artifact adds the condition that one subject (or material) of the attestation has this algorithm and
+// digest; an empty one of the two matches any.
+func (q *query) artifact(kind artifactKind, algorithm, digest string) {
+	if algorithm == "" && digest == "" {
+		return
+	}
+	cond := `EXISTS (SELECT 1 FROM ` + artifactTables[kind] + ` x
+		WHERE x.project_id = a.project_id AND x.attestation_seq = a.seq`
+	if digest != "" {
+		cond += ` AND x.digest = ` + q.arg(digest)
+	}
+	if algorithm != "" {
+		cond += ` AND x.algorithm = ` + q.arg(algorithm)
+	}
+	q.conds = append(q.conds, cond+`)`)
+}

@@ -1,0 +1,126 @@
+// Package postgres is the PostgreSQL backend of store.Store, the one attestd uses in production.
+//
+// It speaks to PostgreSQL 15 or newer through a pgx connection pool. The schema is the goose migrations
+// embedded in package migrations; Open never changes it, Migrate (run by `attestd migrate`, or by tests
+// through dbtest) brings a database up to date and may run concurrently from several replicas:
+//
+//	if err := postgres.Migrate(ctx, url); err != nil { ... }
+//	st, err := postgres.Open(ctx, url)
+//	if err != nil { ... }
+//	defer st.Close()
+//
+// Errors are the sentinels of package store wrapped with what was being done: a unique violation is
+// store.ErrAlreadyExists, a missing row (or a write that names a project that does not exist) is
+// store.ErrNotFound, and a lost or refused connection, a server shutting down or a serialization failure is
+// store.ErrUnavailable. A cancelled or expired context is returned as the context's error, never as
+// ErrUnavailable. Values from callers only ever travel as query parameters, never inside SQL text.
+//
+// The backend passes the conformance suite in store/storetest; its own tests need a server (see dbtest).
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"runtime"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/attestd/attestd/internal/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store is a store.Store on a PostgreSQL database. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Option adjusts the pool configuration before Open connects. Settings given in the URL (pool_max_conns,
+// connect_timeout, ...) are applied first, so an Option overrides them.
+type Option func(*pgxpool.Config)
+
+// WithMaxConns sets the largest number of connections the pool opens.
+func WithMaxConns(n int32) Option {
+	return func(c *pgxpool.Config) { c.MaxConns = n }
+}
+
+const defaultConnectTimeout = 10 * time.Second
+
+// Open connects to the database at databaseURL (a postgres:// URL) and checks that it answers. It does not migrate.
+// Unless the URL says otherwise, the pool holds up to max(8, 2*GOMAXPROCS) connections (each request holds
+// one only for the few statements it runs) and a connection attempt gives up after 10 seconds.
+func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if !hasParam(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = int32(max(8, 2*runtime.GOMAXPROCS(0)))
+	}
+	if !hasParam(databaseURL, "connect_timeout") {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	for _, opt := range opts {
+		opt(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", classify(ctx, err))
+	}
+	s := &Store{pool: pool}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return s, nil
+}
+
+// hasParam reports whether a postgres:// URL sets the query parameter name. Key=value connection strings
+// are not inspected: for them the defaults of Open apply and an Option overrides them.
+func hasParam(rawURL, name string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	return u.Query().Has(name)
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", classify(ctx, err))
+	}
+	return nil
+}
+
+// Close closes every connection of the pool, waiting for the ones in use. It may be called more than once.
+func (s *Store) Close() {
+	s.pool.Close()
+}
+
+// nullTime turns the zero time into NULL, so that the column default (now()) applies.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// utcPtr returns t in UTC, keeping nil.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// emptyNil returns nil for an empty slice, so that "none" reads back the same way from every backend.
+func emptyNil[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
