@@ -17,8 +17,10 @@ import (
 )
 
 const (
-	defaultPageSize = 100
-	maxFilterBytes  = 1024
+	maxFilterBytes = 1024
+	// maxPageBytes bounds the envelope bytes in one List answer; a page is cut short (with a next_page_token)
+	// rather than grow past it.
+	maxPageBytes = 32 << 20
 )
 
 // Submit verifies an envelope and stores it: the write path of DESIGN.md. Every check runs before anything is
@@ -208,8 +210,17 @@ func (s *Server) List(ctx context.Context, req *attestdv1.ListRequest) (*attestd
 		return nil, err
 	}
 	resp := &attestdv1.ListResponse{Attestations: make([]*attestdv1.Attestation, 0, len(atts))}
-	for _, a := range atts {
-		resp.Attestations = append(resp.Attestations, attestationPB(a, proj.Name, !req.GetOmitEnvelopes()))
+	withEnvelopes := !req.GetOmitEnvelopes()
+	bytes := 0
+	for i, a := range atts {
+		if withEnvelopes {
+			bytes += len(a.Envelope)
+			if bytes > maxPageBytes && i > 0 {
+				resp.NextPageToken = encodePageToken(atts[i-1].Seq)
+				return resp, nil
+			}
+		}
+		resp.Attestations = append(resp.Attestations, attestationPB(a, proj.Name, withEnvelopes))
 	}
 	if len(atts) == f.Limit && len(atts) > 0 {
 		resp.NextPageToken = encodePageToken(atts[len(atts)-1].Seq)
@@ -252,7 +263,7 @@ func listFilter(req *attestdv1.ListRequest) (store.Filter, error) {
 	case n < 0:
 		return f, invalidf("page_size %d is negative", n)
 	case n == 0:
-		f.Limit = defaultPageSize
+		f.Limit = store.DefaultPageSize
 	case n > store.MaxPageSize:
 		f.Limit = store.MaxPageSize
 	default:
