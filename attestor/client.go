@@ -41,6 +41,7 @@ type Client struct {
 	Tokens       attestdv1.TokenServiceClient
 	Keys         attestdv1.KeyServiceClient
 	Attestations attestdv1.AttestationServiceClient
+	Log          attestdv1.LogServiceClient
 
 	conn *grpc.ClientConn
 }
@@ -92,6 +93,7 @@ func Dial(ctx context.Context, target string, opts DialOptions) (*Client, error)
 		Tokens:       attestdv1.NewTokenServiceClient(conn),
 		Keys:         attestdv1.NewKeyServiceClient(conn),
 		Attestations: attestdv1.NewAttestationServiceClient(conn),
+		Log:          attestdv1.NewLogServiceClient(conn),
 		conn:         conn,
 	}, nil
 }
@@ -101,8 +103,30 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 // Submit sends one envelope (exactly the bytes given) to project; "" means the
 // token's own project. Errors are gRPC status errors as the server sent them.
+// The receipt carries the attestation's log index; its inclusion proof comes
+// later (SubmitWait, or LogService.GetInclusionProof).
 func (c *Client) Submit(ctx context.Context, project string, envelope []byte) (*attestdv1.Receipt, error) {
-	resp, err := c.Attestations.Submit(ctx, &attestdv1.SubmitRequest{Project: project, Envelope: envelope})
+	return c.submit(ctx, &attestdv1.SubmitRequest{Project: project, Envelope: envelope})
+}
+
+// SubmitWait is Submit that also waits (within ctx) until a signed checkpoint
+// of the transparency log covers the attestation, and returns the receipt with
+// its inclusion proof and that checkpoint. Nothing in the receipt is verified
+// here: the proof is what the server says until the caller checks it against
+// the log's key. A receipt without a proof is returned with an error.
+func (c *Client) SubmitWait(ctx context.Context, project string, envelope []byte) (*attestdv1.Receipt, error) {
+	r, err := c.submit(ctx, &attestdv1.SubmitRequest{Project: project, Envelope: envelope, Wait: true})
+	if err != nil {
+		return nil, err
+	}
+	if r.GetInclusionProof() == nil {
+		return r, errors.New("submit: the server was asked to wait for the log but answered without an inclusion proof")
+	}
+	return r, nil
+}
+
+func (c *Client) submit(ctx context.Context, req *attestdv1.SubmitRequest) (*attestdv1.Receipt, error) {
+	resp, err := c.Attestations.Submit(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -37,14 +37,20 @@ type fakeServer struct {
 	auth  []string
 	total int  // attestations List pages through
 	loop  bool // List returns the same page token forever
+	proof bool // Submit with wait answers with an inclusion proof
 }
 
 func (f *fakeServer) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*attestdv1.SubmitResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	f.mu.Lock()
 	f.auth = append(f.auth, md.Get("authorization")...)
+	proof := f.proof
 	f.mu.Unlock()
-	return &attestdv1.SubmitResponse{Receipt: &attestdv1.Receipt{Id: "id-" + string(req.GetEnvelope()), Project: req.GetProject(), Created: true}}, nil
+	r := &attestdv1.Receipt{Id: "id-" + string(req.GetEnvelope()), Project: req.GetProject(), Created: true, LogIndex: 7}
+	if req.GetWait() && proof {
+		r.InclusionProof = &attestdv1.InclusionProof{LogIndex: 7, TreeSize: 8, Checkpoint: []byte("checkpoint")}
+	}
+	return &attestdv1.SubmitResponse{Receipt: r}, nil
 }
 
 func (f *fakeServer) List(_ context.Context, req *attestdv1.ListRequest) (*attestdv1.ListResponse, error) {
@@ -113,6 +119,31 @@ func TestClientPlaintextSendsToken(t *testing.T) {
 	}
 	if len(f.auth) != 1 {
 		t.Errorf("authorization metadata without a token: %q", f.auth[1:])
+	}
+}
+
+func TestSubmitWait(t *testing.T) {
+	f := &fakeServer{proof: true}
+	c, err := Dial(t.Context(), serve(t, f), DialOptions{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.SubmitWait(t.Context(), "", []byte("env"))
+	if err != nil || r.GetInclusionProof().GetTreeSize() != 8 || r.GetLogIndex() != 7 {
+		t.Errorf("SubmitWait = %v, %v; want a receipt with its proof", r, err)
+	}
+	if r, err := c.Submit(t.Context(), "", []byte("env")); err != nil || r.GetInclusionProof() != nil {
+		t.Errorf("Submit = %v, %v; want no proof without waiting", r, err)
+	}
+
+	// A server that ignores wait: the receipt, and an error that says so.
+	f.mu.Lock()
+	f.proof = false
+	f.mu.Unlock()
+	r, err = c.SubmitWait(t.Context(), "", []byte("env"))
+	if err == nil || r.GetId() != "id-env" {
+		t.Errorf("SubmitWait without a proof = %v, %v; want the receipt and an error", r, err)
 	}
 }
 

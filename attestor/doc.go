@@ -30,6 +30,13 @@
 //	client, err := attestor.Dial(ctx, "attestd.example.com:7700", attestor.DialOptions{Token: token})
 //	receipt, err := client.Submit(ctx, "", envelope)
 //
+// Every accepted attestation also gets a leaf in attestd's transparency log, and
+// its receipt says at which index. Client.SubmitWait waits for a signed
+// checkpoint that covers the leaf and returns its inclusion proof with the
+// receipt. The package does not verify proofs: that needs the log's key (what
+// "attestd log-key" prints) and a memory of the checkpoints seen before, which
+// the attest CLI keeps ("attest help log").
+//
 // What is signed is exactly the payload bytes: the package never re-serializes a
 // statement after building it, because a JSON round trip through protobuf's
 // structpb turns every number into a float64 and would change the bytes.

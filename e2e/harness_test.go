@@ -78,10 +78,17 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // startDaemon starts attestd serve on dbURL with a fresh data dir and waits until it serves.
 func startDaemon(t *testing.T, dbURL string, env ...string) *daemon {
 	t.Helper()
+	return startDaemonIn(t, dbURL, t.TempDir(), env...)
+}
+
+// startDaemonIn starts attestd serve with dataDir (kept across restarts) and waits until it serves.
+func startDaemonIn(t *testing.T, dbURL, dataDir string, env ...string) *daemon {
+	t.Helper()
 	attestd, _ := binaries(t)
-	d := &daemon{dataDir: t.TempDir(), logs: &syncBuffer{}, exited: make(chan error, 1)}
+	d := &daemon{dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan error, 1)}
 	d.cmd = exec.Command(attestd, "serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--data-dir", d.dataDir, "--database-url", dbURL, "--health-interval", "200ms")
+		"--data-dir", d.dataDir, "--database-url", dbURL, "--health-interval", "200ms",
+		"--checkpoint-interval", "100ms", "--log-batch-age", "10ms", "--watermark-interval", "200ms")
 	d.cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	d.cmd.Stderr = io.MultiWriter(d.logs, pw)
@@ -123,6 +130,17 @@ func startDaemon(t *testing.T, dbURL string, env ...string) *daemon {
 		t.Fatalf("attestd did not start:\n%s", d.logs.String())
 	}
 	return d
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (d *daemon) kill(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Kill()
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("attestd did not die after SIGKILL")
+	}
 }
 
 // stop sends SIGTERM and returns the exit code.

@@ -5,6 +5,7 @@
 // github.com/pressly/goose/v3; every file has an Up and a Down section:
 //
 //	postgres/00001_init.sql   -- projects, tokens, bootstrap, keys, attestations and their indexes
+//	postgres/00002_log.sql    -- the transparency log: unique log_index, watermark, orphan leaves
 //
 // A file that has been released is never edited: a schema change is a new file with the next number. The
 // embedded SQLite schema will live beside it in sqlite/ as the variable SQLite.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/attestation"
@@ -35,11 +36,12 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 	if err != nil {
 		return nil, err
 	}
-	stmt, err := attestation.ParseStatement(env.Payload, s.limits)
+	// Signatures first: nothing of the payload is interpreted before it is known to be signed by the project.
+	signers, err := s.verifySigners(ctx, proj, env)
 	if err != nil {
 		return nil, err
 	}
-	signers, err := s.verifySigners(ctx, proj, env)
+	stmt, err := attestation.ParseStatement(env.Payload, s.limits)
 	if err != nil {
 		return nil, err
 	}
@@ -47,11 +49,18 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 		return nil, err
 	}
 	sum := sha256.Sum256(raw)
+	id := hex.EncodeToString(sum[:])
+	if existing, err := s.store.GetAttestation(ctx, proj.ID, id); err == nil {
+		s.metrics.accepted.WithLabelValues("existing").Inc()
+		return s.submitResponse(ctx, existing, proj.Name, false, req.GetWait())
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
 	a := store.Attestation{
 		ProjectID:     proj.ID,
-		ID:            hex.EncodeToString(sum[:]),
+		ID:            id,
 		Envelope:      raw,
-		PayloadType:   env.PayloadType,
+		PayloadType:   payloadType(env),
 		StatementType: stmt.Type,
 		PredicateType: stmt.PredicateType,
 		Step:          stmt.Step,
@@ -59,9 +68,8 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 		Materials:     artifacts(stmt.Materials),
 		SignerKeyIDs:  signers,
 		SubmitterID:   p.token.ID,
-		CreatedAt:     s.now(),
 	}
-	stored, created, err := s.record(ctx, a)
+	stored, created, err := s.record(ctx, proj.Name, a)
 	if err != nil {
 		return nil, err
 	}
@@ -71,23 +79,68 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 	}
 	s.metrics.accepted.WithLabelValues(result).Inc()
 	s.logger.InfoContext(ctx, "attestation accepted", "project", proj.Name, "id", stored.ID, "step", stored.Step,
-		"predicate_type", stored.PredicateType, "created", created)
-	return &attestdv1.SubmitResponse{Receipt: receiptPB(stored, proj.Name, created)}, nil
+		"predicate_type", stored.PredicateType, "log_index", *stored.LogIndex, "created", created)
+	return s.submitResponse(ctx, stored, proj.Name, created, req.GetWait())
 }
 
-// record stores a and, when the server has a transparency log, sequences it there. This is the seam the log
-// plugs into: nothing may be acknowledged before both hold.
-func (s *Server) record(ctx context.Context, a store.Attestation) (store.Attestation, bool, error) {
-	stored, created, err := s.store.InsertAttestation(ctx, a)
+func (s *Server) submitResponse(ctx context.Context, a store.Attestation, project string, created, wait bool) (*attestdv1.SubmitResponse, error) {
+	r := receiptPB(a, project, created)
+	if wait {
+		proof, err := s.inclusionProof(ctx, *a.LogIndex, 0, true)
+		if err != nil {
+			return nil, err
+		}
+		r.InclusionProof = proof
+	}
+	return &attestdv1.SubmitResponse{Receipt: r}, nil
+}
+
+// settleTimeout bounds the log append and the row insert of one submission. Both run detached from the
+// caller's cancellation: once a leaf may exist, attestd must learn its index and settle it, or a retry would
+// append a second leaf for the same envelope.
+const settleTimeout = 30 * time.Second
+
+// record is the write path's commit: leaf first, row second, acknowledged only when both hold. A leaf whose
+// row does not commit becomes an orphan that a retry of the same envelope claims.
+func (s *Server) record(ctx context.Context, project string, a store.Attestation) (store.Attestation, bool, error) {
+	q := s.sequencer()
+	if q == nil {
+		return store.Attestation{}, false, fmt.Errorf("%w: the log is not reconciled yet", errLogUnavailable)
+	}
+	entry := entryFor(project, a)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	idx, err := q.sequence(dctx, entry)
 	if err != nil {
+		return store.Attestation{}, false, fmt.Errorf("%w: attestation %s: %v", errLogUnavailable, a.ID, err)
+	}
+	a.LogIndex = &idx
+	a.CreatedAt = s.now()
+	stored, created, err := s.store.InsertAttestation(dctx, a)
+	if err != nil {
+		s.orphanLeaf(dctx, q, entry, idx)
 		return store.Attestation{}, false, fmt.Errorf("store attestation %s: %w", a.ID, err)
 	}
-	if s.log != nil && created {
-		if _, err := s.log.Append(ctx, stored); err != nil {
-			return store.Attestation{}, false, fmt.Errorf("log attestation %s: %w", a.ID, err)
-		}
+	if !created && (stored.LogIndex == nil || *stored.LogIndex != idx) {
+		// Another request stored this envelope first with another leaf: ours is an orphan now.
+		s.logger.WarnContext(ctx, "second leaf for one envelope", "id", a.ID, "log_index", idx)
+		s.orphanLeaf(dctx, q, entry, idx)
+		return stored, false, nil
 	}
+	q.settle(idx)
 	return stored, created, nil
+}
+
+// orphanLeaf records a leaf whose row did not commit. Until the record is stored it holds the watermark down,
+// so that a crash leaves it to the next start-up's reconciliation.
+func (s *Server) orphanLeaf(ctx context.Context, q *sequencer, entry []byte, idx uint64) {
+	q.orphan(entry, idx)
+	err := s.store.AddOrphanLeaves(ctx, []store.OrphanLeaf{{LogIndex: idx, Entry: entry, FoundAt: s.now()}})
+	if err != nil {
+		s.logger.WarnContext(ctx, "record orphan leaf", "log_index", idx, "err", err)
+		return
+	}
+	q.settle(idx)
 }
 
 // verifySigners checks the envelope's signatures against the project's keys that are valid now. When nothing
@@ -295,4 +348,15 @@ func decodePageToken(t string) (int64, error) {
 		return 0, invalidf("page_token is not one this server issued")
 	}
 	return seq, nil
+}
+
+// metablockPayloadType names, in storage and answers, the payload of a classic signed in-toto link, which
+// has no DSSE payloadType of its own.
+const metablockPayloadType = "application/vnd.in-toto.metablock+json"
+
+func payloadType(env *attestation.Envelope) string {
+	if env.Format == attestation.FormatMetablock {
+		return metablockPayloadType
+	}
+	return env.PayloadType
 }

@@ -54,7 +54,7 @@ func keyPB(k store.Key, project string) *attestdv1.Key {
 }
 
 func receiptPB(a store.Attestation, project string, created bool) *attestdv1.Receipt {
-	return &attestdv1.Receipt{
+	r := &attestdv1.Receipt{
 		Id:             a.ID,
 		Project:        project,
 		Step:           a.Step,
@@ -62,6 +62,11 @@ func receiptPB(a store.Attestation, project string, created bool) *attestdv1.Rec
 		IntegratedTime: ts(a.CreatedAt),
 		Created:        created,
 	}
+	if a.LogIndex != nil {
+		r.LogIndex = *a.LogIndex
+		r.LogEntry = entryFor(project, a)
+	}
+	return r
 }
 
 func artifactPBs(as []store.Artifact) []*attestdv1.ArtifactRef {

@@ -15,11 +15,15 @@ import (
 
 // Errors the handlers raise themselves; toStatus maps them like the domain's.
 var (
-	errUnauthenticated = errors.New("unauthenticated")
-	errDenied          = errors.New("permission denied")
-	errInvalid         = errors.New("invalid argument")
-	errNotFound        = errors.New("not found")
-	errAlreadyExists   = errors.New("already exists")
+	errUnauthenticated    = errors.New("unauthenticated")
+	errDenied             = errors.New("permission denied")
+	errInvalid            = errors.New("invalid argument")
+	errNotFound           = errors.New("not found")
+	errAlreadyExists      = errors.New("already exists")
+	errLogUnavailable     = errors.New("transparency log unavailable")
+	errNotIntegrated      = errors.New("not yet integrated")
+	errFailedPrecondition = errors.New("failed precondition")
+	errOutOfRange         = errors.New("out of range")
 )
 
 func invalidf(format string, args ...any) error {
@@ -64,10 +68,24 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 		return status.Error(codes.Unauthenticated, err.Error())
 	case errors.Is(err, attestation.ErrNoValidSignature), errors.Is(err, errDenied):
 		return status.Error(codes.PermissionDenied, err.Error())
-	case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, errNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, errAlreadyExists), errors.Is(err, store.ErrAlreadyExists):
+	case errors.Is(err, errAlreadyExists):
 		return status.Error(codes.AlreadyExists, err.Error())
+	// Storage errors carry database text: the handlers wrap the ones a client should read; these are the rest.
+	case errors.Is(err, store.ErrNotFound):
+		log.InfoContext(ctx, "not found", "method", method, "err", err)
+		return status.Error(codes.NotFound, "not found")
+	case errors.Is(err, store.ErrAlreadyExists):
+		log.InfoContext(ctx, "already exists", "method", method, "err", err)
+		return status.Error(codes.AlreadyExists, "already exists")
+	case errors.Is(err, errNotIntegrated), errors.Is(err, errFailedPrecondition):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, errOutOfRange):
+		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, errLogUnavailable):
+		log.WarnContext(ctx, "log unavailable", "method", method, "err", err)
+		return status.Error(codes.Unavailable, "transparency log unavailable, retry later")
 	case errors.Is(err, store.ErrUnavailable):
 		log.WarnContext(ctx, "database unavailable", "method", method, "err", err)
 		return status.Error(codes.Unavailable, "database unavailable, retry later")

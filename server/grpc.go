@@ -27,6 +27,7 @@ var serviceNames = []string{
 	attestdv1.TokenService_ServiceDesc.ServiceName,
 	attestdv1.KeyService_ServiceDesc.ServiceName,
 	attestdv1.AttestationService_ServiceDesc.ServiceName,
+	attestdv1.LogService_ServiceDesc.ServiceName,
 }
 
 // NewGRPCServer builds the gRPC server with every attestd service, health v1 and reflection registered, and
@@ -54,6 +55,7 @@ func (s *Server) NewGRPCServer(o GRPCOptions) (*grpc.Server, *health.Server) {
 	attestdv1.RegisterTokenServiceServer(gs, s)
 	attestdv1.RegisterKeyServiceServer(gs, s)
 	attestdv1.RegisterAttestationServiceServer(gs, s)
+	attestdv1.RegisterLogServiceServer(gs, s)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/dbtest"
 	"github.com/attestd/attestd/internal/store/postgres"
+	"github.com/attestd/attestd/internal/tlog"
 	"github.com/attestd/attestd/server"
 )
 
@@ -54,6 +56,8 @@ type env struct {
 	store store.Store
 	clock *clock
 	admin string // server-admin secret
+	log   *tlog.Log
+	srv   *server.Server
 }
 
 func newEnv(t *testing.T, limits attestation.Limits) *env {
@@ -66,7 +70,26 @@ func newEnv(t *testing.T, limits attestation.Limits) *env {
 	}
 	t.Cleanup(st.Close)
 	clk := &clock{now: time.Now().UTC()}
-	srv := server.New(server.Config{Store: st, Limits: limits, Now: clk.Now})
+	lg := openLog(t, t.TempDir())
+	srv := server.New(server.Config{Store: st, Log: lg, Limits: limits, Now: clk.Now})
+	if _, err := srv.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn := serve(t, srv)
+	tok, secret, err := server.NewToken(store.RoleServerAdmin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.CreatedAt = clk.Now()
+	if ok, err := st.Bootstrap(ctx, tok); err != nil || !ok {
+		t.Fatalf("bootstrap: %v %v", ok, err)
+	}
+	return &env{t: t, conn: conn, store: st, clock: clk, admin: secret, log: lg, srv: srv}
+}
+
+// serve runs srv on a loopback port until the test ends and returns a client connection to it.
+func serve(t *testing.T, srv *server.Server) *grpc.ClientConn {
+	t.Helper()
 	gs, _ := srv.NewGRPCServer(server.GRPCOptions{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,15 +103,23 @@ func newEnv(t *testing.T, limits attestation.Limits) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	tok, secret, err := server.NewToken(store.RoleServerAdmin, 0)
+	return conn
+}
+
+// openLog opens a real Tessera log in dir with fast checkpoints.
+func openLog(t *testing.T, dir string) *tlog.Log {
+	t.Helper()
+	signer, vkey, err := tlog.LoadOrCreateKey(dir, "attestd.test/log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok.CreatedAt = clk.Now()
-	if ok, err := st.Bootstrap(ctx, tok); err != nil || !ok {
-		t.Fatalf("bootstrap: %v %v", ok, err)
+	lg, err := tlog.Open(context.Background(), tlog.Config{Dir: filepath.Join(dir, "log"), Signer: signer, VerifierKey: vkey,
+		BatchMaxAge: 10 * time.Millisecond, CheckpointInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return &env{t: t, conn: conn, store: st, clock: clk, admin: secret}
+	t.Cleanup(func() { _ = lg.Close(context.Background()) })
+	return lg
 }
 
 func as(secret string) context.Context {

@@ -19,7 +19,7 @@ func (s *Server) AddKey(ctx context.Context, req *attestdv1.AddKeyRequest) (*att
 		return nil, err
 	}
 	if len(req.GetPublicKeyPem()) > maxKeyPEMBytes {
-		return nil, &attestation.LimitError{Limit: "max-key-bytes", Max: maxKeyPEMBytes, Got: len(req.GetPublicKeyPem()), What: "public key PEM"}
+		return nil, &attestation.LimitError{Limit: "key PEM size, fixed", Max: maxKeyPEMBytes, Got: len(req.GetPublicKeyPem()), What: "public key PEM bytes"}
 	}
 	pub, err := attestation.ParsePublicKey([]byte(req.GetPublicKeyPem()))
 	if err != nil {

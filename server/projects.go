@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"regexp"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
+	"github.com/attestd/attestd/internal/store"
 )
 
 var projectNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -33,6 +35,9 @@ func (s *Server) CreateProject(ctx context.Context, req *attestdv1.CreateProject
 		return nil, err
 	}
 	proj, err := s.store.CreateProject(ctx, req.GetName())
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return nil, alreadyExistsf("project %q already exists", req.GetName())
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,8 @@
 package server
 
 import (
-	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,16 +12,10 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-// Log is the seam for the transparency log. When a Server has one, Submit appends every newly stored
-// attestation and acknowledges only after the log has sequenced it. Until the log lands, Server runs without.
-type Log interface {
-	Append(ctx context.Context, a store.Attestation) (index uint64, err error)
-}
-
 // Config is what a Server needs. Store is required; the rest have defaults.
 type Config struct {
 	Store    store.Store
-	Log      Log // optional
+	Log      Log // required for Submit; Reconcile must run before the server takes submissions
 	Limits   attestation.Limits
 	Logger   *slog.Logger
 	Now      func() time.Time     // the clock for key validity and timestamps
@@ -34,9 +28,12 @@ type Server struct {
 	attestdv1.UnimplementedTokenServiceServer
 	attestdv1.UnimplementedKeyServiceServer
 	attestdv1.UnimplementedAttestationServiceServer
+	attestdv1.UnimplementedLogServiceServer
 
 	store   store.Store
 	log     Log
+	seqMu   sync.Mutex
+	seq     *sequencer // set by Reconcile
 	limits  attestation.Limits
 	logger  *slog.Logger
 	now     func() time.Time
@@ -58,11 +55,18 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	return &Server{
-		store:   cfg.Store,
-		log:     cfg.Log,
-		limits:  cfg.Limits,
-		logger:  cfg.Logger,
-		now:     func() time.Time { return cfg.Now().UTC() },
+		store:  cfg.Store,
+		log:    cfg.Log,
+		limits: cfg.Limits,
+		logger: cfg.Logger,
+		// Microseconds: what the database keeps, so that an answer and a later read agree.
+		now:     func() time.Time { return cfg.Now().UTC().Truncate(time.Microsecond) },
 		metrics: newMetrics(cfg.Registry),
 	}
+}
+
+func (s *Server) sequencer() *sequencer {
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	return s.seq
 }

@@ -147,6 +147,11 @@ func (s *Server) RevokeToken(ctx context.Context, req *attestdv1.RevokeTokenRequ
 	if req.GetId() == "" {
 		return nil, invalidf("token id is required")
 	}
+	if proj.ID == 0 {
+		if err := s.keepOneServerAdmin(ctx, req.GetId()); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.store.RevokeToken(ctx, proj.ID, req.GetId(), s.now()); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, notFoundf("token %q not found", clip(req.GetId()))
@@ -164,4 +169,24 @@ func (s *Server) RevokeToken(ctx context.Context, req *attestdv1.RevokeTokenRequ
 		}
 	}
 	return nil, notFoundf("token %q not found", clip(req.GetId()))
+}
+
+// keepOneServerAdmin refuses to revoke the last active server-admin token: nothing could create another.
+func (s *Server) keepOneServerAdmin(ctx context.Context, revoking string) error {
+	toks, err := s.store.ListTokens(ctx, 0)
+	if err != nil {
+		return err
+	}
+	active := 0
+	target := false
+	for _, t := range toks {
+		if t.RevokedAt == nil {
+			active++
+			target = target || t.ID == revoking
+		}
+	}
+	if target && active == 1 {
+		return fmt.Errorf("%w: token %s is the last active server-admin token; create another before revoking it", errFailedPrecondition, revoking)
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +10,7 @@ import (
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/attestation"
 	"github.com/attestd/attestd/attestor"
+	"github.com/attestd/attestd/internal/tlog"
 )
 
 // maxEnvelopeFile bounds an envelope or statement read from disk. attestd's
@@ -89,17 +89,30 @@ func contentID(envelope []byte) string {
 
 func submitCommand() *command {
 	return &command{
-		name: "submit", args: "[--project P] [--receipt FILE] FILE...",
+		name: "submit", args: "[--project P] [--receipt FILE] [--wait] FILE...",
 		summary: "submit signed envelopes; prints their receipts",
 		help: `Submits each FILE (a DSSE envelope, or a classic signed in-toto link) exactly
 as it is on disk, and prints a receipt per file: its id (the sha256 of the
-file), project, step and the time the log integrated it. A file submitted
-before gets its original receipt, marked "(already recorded)".
+file), project, step, the time the log integrated it and its index in the
+transparency log. A file submitted before gets its original receipt, marked
+"(already recorded)".
 
-A refused file does not stop the others; attest exits 1 if any was refused, 2
-if the server could not be reached. With one FILE, --receipt writes the
-receipt as JSON.`,
-		example: "attest submit build.intoto.json test.intoto.json",
+With --wait, the server answers once a signed checkpoint of the log covers
+the attestation, with the inclusion proof, and attest verifies it: the
+checkpoint's signature with the log key (--log-key, or the pinned one), the
+leaf computed here from the file's bytes (the server's log entry must equal
+it), the proof against the checkpoint's root, and the checkpoint against the
+largest one remembered for the log. The receipt then says "verified in log
+ORIGIN at size N"; a proof that does not verify makes the file FAILED. A
+checkpoint smaller than the remembered one (rollback) or not consistent with
+it (split view) is refused loudly, and attest stops. Without a log key,
+nothing is verified and attest warns. Without --wait, the proof can be
+checked later with 'attest get' or 'attest log proof'.
+
+A refused file does not stop the others; attest exits 1 if any was refused or
+FAILED, 2 if the server could not be reached. With one FILE, --receipt writes
+the receipt as JSON (not when its proof FAILED).`,
+		example: "attest submit --wait build.intoto.json test.intoto.json",
 		run:     cmdSubmit,
 	}
 }
@@ -108,6 +121,7 @@ receipt as JSON.`,
 type submitResult struct {
 	File    string          `json:"file"`
 	Receipt json.RawMessage `json:"receipt,omitempty"`
+	Log     *logCheck       `json:"log,omitempty"`
 	Error   string          `json:"error,omitempty"`
 }
 
@@ -115,6 +129,7 @@ func cmdSubmit(e *env, args []string) error {
 	fs := e.newFlagSet()
 	project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
 	receiptFile := fs.String("receipt", "", "write the receipt (JSON) to `FILE`; one envelope only")
+	wait := fs.Bool("wait", false, "wait for a checkpoint that covers each attestation and verify its inclusion proof")
 	files, err := e.parse(fs, args, true)
 	if err != nil {
 		return err
@@ -125,33 +140,53 @@ func cmdSubmit(e *env, args []string) error {
 	if *receiptFile != "" && len(files) > 1 {
 		return usageError(e.cmdName(), "--receipt takes one envelope, and %d were given", len(files))
 	}
+	key, err := e.resolveLogKey()
+	if err != nil {
+		return err
+	}
 	c, err := e.client()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	var v *logVerifier
+	if *wait && key != nil {
+		if v, err = e.newLogVerifier(c, key); err != nil {
+			return err
+		}
+	}
 
 	var results []submitResult
 	code, succeeded := exitOK, 0
-	tw := e.table("FILE", "ID", "PROJECT", "STEP", "INTEGRATED", "")
+	tw := e.table("FILE", "ID", "PROJECT", "STEP", "INTEGRATED", "LOG INDEX", "")
 	for _, f := range files {
-		r, err := e.submitFile(c, *project, f, *receiptFile)
+		r, chk, err := e.submitFile(c, v, *project, f, *receiptFile, *wait)
+		res := submitResult{File: f, Log: chk}
+		if r != nil {
+			var merr error
+			if res.Receipt, merr = marshalProto(r); merr != nil {
+				return merr
+			}
+		}
+		if v != nil && v.refused {
+			return err // a log that lies: stop here, report nothing as done
+		}
 		if err != nil {
 			code = max(code, e.fail(err))
-			results = append(results, submitResult{File: f, Error: err.Error()})
+			res.Error = err.Error()
+			results = append(results, res)
 			continue
 		}
-		raw, err := marshalProto(r)
-		if err != nil {
-			return err
-		}
-		results = append(results, submitResult{File: f, Receipt: raw})
+		results = append(results, res)
 		succeeded++
-		note := ""
+		var notes []string
 		if !r.GetCreated() {
-			note = "(already recorded)"
+			notes = append(notes, "(already recorded)")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f, r.GetId(), r.GetProject(), r.GetStep(), fmtTime(r.GetIntegratedTime()), note)
+		if chk != nil {
+			notes = append(notes, chk.describe())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", f, r.GetId(), r.GetProject(), r.GetStep(), fmtTime(r.GetIntegratedTime()), r.GetLogIndex(), strings.Join(notes, " "))
 	}
 	if e.g.json {
 		if err := e.printJSON(results); err != nil {
@@ -169,26 +204,60 @@ func cmdSubmit(e *env, args []string) error {
 }
 
 // submitFile submits one envelope file and writes its receipt if asked.
-func (e *env) submitFile(c *attestor.Client, project, file, receiptFile string) (*attestdv1.Receipt, error) {
+func (e *env) submitFile(c *attestor.Client, v *logVerifier, project, file, receiptFile string, wait bool) (*attestdv1.Receipt, *logCheck, error) {
 	data, err := readFile(file, maxEnvelopeFile)
 	if err != nil {
-		return nil, failed("submit: %v", err)
+		return nil, nil, failed("submit: %v", err)
 	}
+	r, chk, err := e.submitEnvelope(c, v, project, file, data, wait)
+	if err == nil && receiptFile != "" {
+		err = writeReceipt(receiptFile, r)
+	}
+	return r, chk, err
+}
+
+// submitEnvelope submits one envelope and, with wait, verifies the inclusion
+// proof that comes with the receipt (v nil: there is no log key, and attest
+// warns). It returns the receipt whenever the server gave one, and an error
+// when the submission failed or the proof did not verify.
+func (e *env) submitEnvelope(c *attestor.Client, v *logVerifier, project, name string, envelope []byte, wait bool) (*attestdv1.Receipt, *logCheck, error) {
 	ctx, cancel := e.rpcContext()
 	defer cancel()
-	r, err := c.Submit(ctx, project, data)
-	if err != nil {
-		return nil, e.rpcError("submit "+file, err)
+	submit := c.Submit
+	if wait {
+		submit = c.SubmitWait // a receipt without a proof comes with an error; verifyLeaf fetches one
 	}
-	if id := contentID(data); r.GetId() != id {
-		fmt.Fprintf(e.stderr, "attest: warning: %s: the server's receipt id %s is not the sha256 of the file (%s)\n", file, r.GetId(), id)
+	r, err := submit(ctx, project, envelope)
+	if r == nil {
+		return nil, nil, e.rpcError("submit "+name, err)
 	}
-	if receiptFile != "" {
-		if err := writeReceipt(receiptFile, r); err != nil {
-			return r, err
-		}
+	if id := contentID(envelope); r.GetId() != id {
+		fmt.Fprintf(e.stderr, "attest: warning: %s: the server's receipt id %s is not the sha256 of the file (%s)\n", name, r.GetId(), id)
 	}
-	return r, nil
+	if !wait {
+		return r, nil, nil
+	}
+	if v == nil {
+		e.warnNoLogKey()
+		return r, &logCheck{Status: logUnverified, LogIndex: r.GetLogIndex()}, nil
+	}
+	var cp tlog.Checkpoint
+	if project != "" && r.GetProject() != project {
+		err = proofErrorf("the receipt is for project %q, not %q", r.GetProject(), project)
+	} else {
+		cp, _, err = v.verifyLeaf(leafClaim{project: r.GetProject(), id: r.GetId(), envelope: envelope, index: r.GetLogIndex(),
+			entries: [][]byte{r.GetLogEntry()}}, r.GetInclusionProof())
+	}
+	chk, err := verdict(r.GetLogIndex(), cp, err)
+	switch {
+	case err != nil:
+		return r, nil, err
+	case chk.Status == logFailed:
+		return r, chk, failed("submit %s: log verification FAILED: %s", name, chk.Error)
+	case chk.Status != logVerified:
+		return r, chk, failed("submit %s: log verification FAILED: %s", name, chk.Status)
+	}
+	return r, chk, nil
 }
 
 func writeReceipt(path string, r *attestdv1.Receipt) error {
@@ -200,82 +269,4 @@ func writeReceipt(path string, r *attestdv1.Receipt) error {
 		return failed("receipt: %v", err)
 	}
 	return nil
-}
-
-func getCommand() *command {
-	return &command{
-		name: "get", args: "[--project P] --digest ALG:HEX [--material] [--step S] [--limit N]",
-		summary: "list the attestations of an artifact digest",
-		help: `Lists every attestation whose subject (with --material: one of whose
-materials) has the digest, newest first. With --json, prints them with their
-envelopes as the API's ListResponse (protojson).`,
-		example: "attest get --digest sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 --step build",
-		run:     cmdGet,
-	}
-}
-
-func cmdGet(e *env, args []string) error {
-	fs := e.newFlagSet()
-	project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
-	digest := fs.String("digest", "", "the artifact `DIGEST`, as sha256:HEX")
-	material := fs.Bool("material", false, "match the digest among materials instead of subjects")
-	step := fs.String("step", "", "only attestations of `STEP`")
-	limit := fs.Int("limit", 0, "at most `N` attestations (0: all)")
-	pos, err := e.parse(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if err := e.positional(pos); err != nil {
-		return err
-	}
-	if *digest == "" {
-		return usageError(e.cmdName(), "--digest is required")
-	}
-	if _, _, err := attestation.ParseDigest(*digest); err != nil {
-		return usageError(e.cmdName(), "--digest: %v", err)
-	}
-	if *limit < 0 {
-		return usageError(e.cmdName(), "--limit must not be negative")
-	}
-	req := &attestdv1.ListRequest{Project: *project, Step: *step, OmitEnvelopes: !e.g.json, PageSize: 1000}
-	if e.g.json {
-		req.PageSize = 100 // envelopes make pages large
-	}
-	if *limit > 0 && *limit < int(req.PageSize) {
-		req.PageSize = int32(*limit)
-	}
-	if *material {
-		req.MaterialDigest = *digest
-	} else {
-		req.SubjectDigest = *digest
-	}
-	var all []*attestdv1.Attestation
-	err = e.call("list attestations of "+*digest, func(ctx context.Context, c *attestor.Client) (err error) {
-		all, err = c.ListAll(ctx, req, *limit)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if e.g.json {
-		return e.printProto(&attestdv1.ListResponse{Attestations: all})
-	}
-	if len(all) == 0 {
-		fmt.Fprintf(e.stderr, "attest: no attestations for %s\n", *digest)
-		return nil
-	}
-	tw := e.table("INTEGRATED", "STEP", "TYPE", "SIGNERS", "ID")
-	for _, a := range all {
-		r := a.GetReceipt()
-		kind := r.GetPredicateType()
-		if kind == "" {
-			kind = a.GetStatementType()
-		}
-		var signers []string
-		for _, id := range a.GetSignerKeyIds() {
-			signers = append(signers, id[:min(12, len(id))])
-		}
-		row(tw, fmtTime(r.GetIntegratedTime()), r.GetStep(), kind, strings.Join(signers, ","), r.GetId())
-	}
-	return tw.Flush()
 }

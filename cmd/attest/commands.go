@@ -29,6 +29,7 @@ func commands() []*command {
 		signCommand(),
 		submitCommand(),
 		getCommand(),
+		logPinCommand(), logCheckpointCommand(), logVerifyCommand(), logProofCommand(),
 	}
 }
 
@@ -110,8 +111,17 @@ Commands:
 	fmt.Fprintf(tw, "  help [COMMAND]\tshow how to use attest or one of its commands\n")
 	tw.Flush()
 	fmt.Fprint(w, "\n"+globalFlagsHelp+`
-Exit codes: 0 success; 1 refused by the server or failed; 2 usage error or the
-server could not be reached; attest run exits with its command's exit code.
+Transparency log: every attestation has a leaf in attestd's log. attest checks
+the inclusion proofs it is given (submit --wait, run --wait, get, log proof)
+against checkpoints signed by the log's key, and remembers the largest
+checkpoint it has verified per log: a smaller one (rollback) or one that is not
+consistent with it (split view) is refused. Without --log-key or a pinned key,
+nothing from the log is verified, and attest says so. State lives in
+$ATTEST_CONFIG_DIR (default: the user's config directory + /attest).
+
+Exit codes: 0 success; 1 refused by the server or failed, or a proof or
+checkpoint did not verify; 2 usage error or the server could not be reached;
+attest run exits with its command's exit code.
 
 Run 'attest help COMMAND' for a command's flags and an example.
 `)
@@ -142,7 +152,7 @@ func (c *command) printUsage(w io.Writer, fs *flag.FlagSet) {
 			fmt.Fprintln(w)
 		}
 	}
-	fmt.Fprintf(w, "\nGlobal flags: --server, --token, --plaintext, --ca-file, --json, --timeout (see 'attest help').\n")
+	fmt.Fprintf(w, "\nGlobal flags: --server, --token, --plaintext, --ca-file, --json, --timeout, --log-key (see 'attest help').\n")
 	if c.example != "" {
 		fmt.Fprintf(w, "\nExample:\n%s\n", indent(strings.TrimSpace(c.example), "  "))
 	}

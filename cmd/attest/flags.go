@@ -20,10 +20,13 @@ type globals struct {
 	caFile    string
 	json      bool
 	timeout   time.Duration
+	logKey    string // the file holding the log's verifier key; "" for the pinned one
+	configDir string // ATTEST_CONFIG_DIR: replaces os.UserConfigDir()/attest
 }
 
 func defaultGlobals(getenv func(string) string) *globals {
-	g := &globals{server: defaultServer, token: getenv("ATTEST_TOKEN"), timeout: 30 * time.Second}
+	g := &globals{server: defaultServer, token: getenv("ATTEST_TOKEN"), timeout: 30 * time.Second,
+		logKey: getenv("ATTEST_LOG_KEY"), configDir: getenv("ATTEST_CONFIG_DIR")}
 	if s := getenv("ATTEST_SERVER"); s != "" {
 		g.server = s
 	}
@@ -33,7 +36,7 @@ func defaultGlobals(getenv func(string) string) *globals {
 // isGlobalFlag reports whether name is one of the globals' flags.
 func isGlobalFlag(name string) bool {
 	switch name {
-	case "server", "token", "plaintext", "ca-file", "json", "timeout":
+	case "server", "token", "plaintext", "ca-file", "json", "timeout", "log-key":
 		return true
 	}
 	return false
@@ -47,6 +50,9 @@ const globalFlagsHelp = `Global flags (accepted anywhere on the command line):
                        (default: the system's roots)
   --json               machine-readable output (protojson for API messages)
   --timeout DURATION   give up on the server after this long (default 30s)
+  --log-key FILE       the transparency log's verifier key: the line that
+                       'attestd log-key' prints on the server (env ATTEST_LOG_KEY;
+                       default: the key pinned for --server by 'attest log pin')
 `
 
 // env is what a command runs with: the process's streams, the global flags
@@ -57,6 +63,7 @@ type env struct {
 	stdout, stderr io.Writer
 	g              *globals
 	cmd            *command // nil at the top level
+	warnedNoKey    bool     // warnNoLogKey has spoken
 }
 
 // newFlagSet returns a FlagSet for the current command with the global flags
@@ -76,6 +83,7 @@ func (e *env) newFlagSet() *flag.FlagSet {
 	fs.StringVar(&g.caFile, "ca-file", g.caFile, "CA certificates")
 	fs.BoolVar(&g.json, "json", g.json, "machine-readable output")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "server timeout")
+	fs.StringVar(&g.logKey, "log-key", g.logKey, "log verifier key file")
 	return fs
 }
 

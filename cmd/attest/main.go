@@ -6,14 +6,27 @@
 //	attest key add --pub build.key.pub
 //	attest run --step build --key build.key --materials src --products bin/app -- make app
 //	attest get --digest sha256:9f86d08...
+//	attest log pin --log-key attestd-log.pub
+//	attest log verify
 //
 // Flags may come before or after the other arguments ("attest project list
 // --json" and "attest --json project list" are the same); "--" ends the flags.
 // The server address and token come from --server and --token, or from the
 // environment variables ATTEST_SERVER and ATTEST_TOKEN.
 //
-// Exit codes: 0 success; 1 the server refused or the operation failed; 2 a
-// usage error, or the server could not be reached. "attest run" exits with the
+// attest verifies what the server says about its transparency log: inclusion
+// proofs (submit --wait, run --wait, get, log proof) against checkpoints signed
+// by the log's key, and every checkpoint against the largest one it has
+// verified before for that log (tlog.CheckpointStore), refusing rollbacks and
+// split views loudly. The key is trusted only because the user gave it: with
+// --log-key (ATTEST_LOG_KEY), or pinned per server with "attest log pin";
+// a pin is never replaced silently. Without a key nothing from the log is
+// verified, and attest warns. Pins, remembered checkpoints and the evidence
+// of refusals live under ATTEST_CONFIG_DIR (default: os.UserConfigDir()/attest).
+//
+// Exit codes: 0 success; 1 the server refused or the operation failed, or a
+// proof or checkpoint did not verify; 2 a usage error, or the server could not
+// be reached. "attest run" exits with the
 // code of the command it ran (126 or 127 when the command could not be
 // started). Errors are printed as "attest: <what failed>: <gRPC code>:
 // <message>".

@@ -23,6 +23,11 @@ func attest(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	t.Setenv("ATTEST_TOKEN", "")
 	t.Setenv("ATTEST_SERVER", "")
+	t.Setenv("ATTEST_LOG_KEY", "")
+	if os.Getenv("ATTEST_CONFIG_DIR") == "" {
+		// Never the user's own pins and checkpoints; one directory per test.
+		t.Setenv("ATTEST_CONFIG_DIR", t.TempDir())
+	}
 	var out, errb bytes.Buffer
 	code = run(t.Context(), args, strings.NewReader(""), &out, &errb)
 	return out.String(), errb.String(), code
@@ -89,6 +94,17 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--step", "a/b", "--key", "k", "--no-submit", "true"}, exitUsage, "", "give --out", ""},
 		{[]string{"run", "--step", "s", "--key", "k", "--no-submit", "--receipt", "r", "true"}, exitUsage, "", "--receipt needs a submission", ""},
 		{[]string{"--timeout", "x", "help"}, exitUsage, "", "invalid value", ""},
+		{[]string{"help", "log"}, exitOK, "attest log verify", "", ""},
+		{[]string{"log"}, exitUsage, "", "log needs a subcommand: pin, checkpoint, verify, proof", ""},
+		{[]string{"help", "get"}, exitOK, "--verify", "", ""},
+		{[]string{"help", "submit"}, exitOK, "--wait", "", ""},
+		{[]string{"help", "run"}, exitOK, "--wait", "", ""},
+		{[]string{"help", "log", "pin"}, exitOK, "--force", "", ""},
+		{[]string{"help"}, exitOK, "--log-key FILE", "", ""},
+		{[]string{"log", "pin", "--token", "t"}, exitUsage, "", "--log-key FILE is required", ""},
+		{[]string{"log", "proof", "--token", "t"}, exitUsage, "", "--id is required", ""},
+		{[]string{"log", "verify", "--token", "t"}, exitUsage, "", "no log key for 127.0.0.1:7700", ""},
+		{[]string{"run", "--step", "s", "--key", "k", "--no-submit", "--wait", "true"}, exitUsage, "", "--wait needs a submission", ""},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -30,7 +30,7 @@ const (
 
 func runCommand() *command {
 	return &command{
-		name: "run", args: "[--project P] --step NAME --key FILE [--materials PATH]... [--products PATH]... [--out FILE] [--no-submit] [--receipt FILE] [--record-output] -- CMD ARGS...",
+		name: "run", args: "[--project P] --step NAME --key FILE [--materials PATH]... [--products PATH]... [--out FILE] [--no-submit] [--wait] [--receipt FILE] [--record-output] -- CMD ARGS...",
 		summary: "run a build step and attest it",
 		help: `Runs one build step and attests what it did:
 
@@ -45,7 +45,10 @@ func runCommand() *command {
      are no products; writes the DSSE envelope to --out (default
      NAME.intoto.json in the working directory);
   5. submits it to attestd, unless --no-submit, and writes the receipt to
-     --receipt if asked.
+     --receipt if asked. The receipt gives the attestation's index in the
+     transparency log; with --wait, attest waits for a signed checkpoint that
+     covers it and verifies the inclusion proof as 'attest submit --wait'
+     does ("verified in log ORIGIN at size N"; exit 1 if it FAILED).
 
 A failing command is recorded honestly: the link's byproducts carry its
 non-zero return-value, the envelope is still written and submitted, and attest
@@ -70,7 +73,7 @@ summary follows the command's output as the last line of stdout).`,
 type runFlags struct {
 	project, step, keyFile, out, receipt string
 	materials, products                  listFlag
-	noSubmit, recordOutput               bool
+	noSubmit, recordOutput, wait         bool
 }
 
 func cmdRun(e *env, args []string) error {
@@ -83,6 +86,7 @@ func cmdRun(e *env, args []string) error {
 	fs.Var(&f.products, "products", "a `PATH` the step writes (repeatable)")
 	fs.StringVar(&f.out, "out", "", "write the envelope to `FILE` (default NAME.intoto.json)")
 	fs.BoolVar(&f.noSubmit, "no-submit", false, "write the envelope, do not submit it")
+	fs.BoolVar(&f.wait, "wait", false, "wait for a log checkpoint that covers the attestation and verify its inclusion proof")
 	fs.StringVar(&f.receipt, "receipt", "", "write the receipt (JSON) to `FILE`")
 	fs.BoolVar(&f.recordOutput, "record-output", false, "record the first 64 KiB of the command's stdout and stderr in the link")
 	argv, err := e.parse(fs, args, false)
@@ -91,6 +95,16 @@ func cmdRun(e *env, args []string) error {
 	}
 	if err := f.check(e, argv); err != nil {
 		return err
+	}
+	// Settle the log key before the build, not after it.
+	var key *logKey
+	if !f.noSubmit {
+		if key, err = e.resolveLogKey(); err != nil {
+			return err
+		}
+		if _, err := e.g.configRoot(); err != nil && key != nil && f.wait {
+			return failed("run: %v", err)
+		}
 	}
 	signer, err := loadSigner(f.keyFile)
 	if err != nil {
@@ -132,7 +146,7 @@ func cmdRun(e *env, args []string) error {
 	sum := runSummary{Step: f.step, ExitCode: res.code, Envelope: f.out, ID: contentID(envelope), KeyID: signer.KeyID(),
 		Materials: len(materials), Products: len(products)}
 
-	submitErr := e.submitRun(&f, envelope, &sum)
+	submitErr := e.submitRun(&f, key, envelope, &sum)
 	e.printRunSummary(&sum)
 	if res.code != exitOK {
 		return &exitError{code: res.code}
@@ -151,6 +165,8 @@ func (f *runFlags) check(e *env, argv []string) error {
 		return usageError(e.cmdName(), "no command to run (put it after --)")
 	case f.noSubmit && f.receipt != "":
 		return usageError(e.cmdName(), "--receipt needs a submission, and --no-submit was given")
+	case f.noSubmit && f.wait:
+		return usageError(e.cmdName(), "--wait needs a submission, and --no-submit was given")
 	case !f.noSubmit && e.g.token == "":
 		return usageError(e.cmdName(), "no token to submit with: pass --token or set ATTEST_TOKEN, or use --no-submit")
 	}
@@ -280,11 +296,14 @@ type runSummary struct {
 	Products  int             `json:"products"`
 	Submitted bool            `json:"submitted"`
 	Receipt   json.RawMessage `json:"receipt,omitempty"`
+	Log       *logCheck       `json:"log,omitempty"`
 	Error     string          `json:"error,omitempty"`
+
+	logIndex uint64
 }
 
 // submitRun submits the envelope unless told not to, and fills in sum.
-func (e *env) submitRun(f *runFlags, envelope []byte, sum *runSummary) error {
+func (e *env) submitRun(f *runFlags, key *logKey, envelope []byte, sum *runSummary) error {
 	if f.noSubmit {
 		return nil
 	}
@@ -294,11 +313,14 @@ func (e *env) submitRun(f *runFlags, envelope []byte, sum *runSummary) error {
 		e.fail(err)
 		return err
 	}
-	var r *attestdv1.Receipt
-	err := e.call("submit "+f.out, func(ctx context.Context, c *attestor.Client) (err error) {
-		r, err = c.Submit(ctx, f.project, envelope)
-		return err
-	})
+	r, chk, err := e.submitRunEnvelope(f, key, envelope)
+	if r != nil {
+		sum.Submitted, sum.Log, sum.logIndex = true, chk, r.GetLogIndex()
+		var merr error
+		if sum.Receipt, merr = marshalProto(r); merr != nil && err == nil {
+			err = merr
+		}
+	}
 	if err == nil && f.receipt != "" {
 		err = writeReceipt(f.receipt, r)
 	}
@@ -307,9 +329,22 @@ func (e *env) submitRun(f *runFlags, envelope []byte, sum *runSummary) error {
 		e.fail(err)
 		return &exitError{code: exitCodeOf(err)}
 	}
-	sum.Submitted = true
-	sum.Receipt, err = marshalProto(r)
-	return err
+	return nil
+}
+
+func (e *env) submitRunEnvelope(f *runFlags, key *logKey, envelope []byte) (*attestdv1.Receipt, *logCheck, error) {
+	c, err := e.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer c.Close()
+	var v *logVerifier
+	if f.wait && key != nil {
+		if v, err = e.newLogVerifier(c, key); err != nil {
+			return nil, nil, err
+		}
+	}
+	return e.submitEnvelope(c, v, f.project, f.out, envelope, f.wait)
 }
 
 func (e *env) printRunSummary(sum *runSummary) {
@@ -323,6 +358,13 @@ func (e *env) printRunSummary(sum *runSummary) {
 	if sum.Submitted {
 		status = "submitted"
 	}
-	fmt.Fprintf(e.stderr, "attest: step %s: exit code %d, %d materials, %d products; signed with key %.12s: %s (%s, id %s)\n",
-		sum.Step, sum.ExitCode, sum.Materials, sum.Products, sum.KeyID, sum.Envelope, status, sum.ID)
+	log := ""
+	if sum.Submitted {
+		log = fmt.Sprintf(", log index %d", sum.logIndex)
+		if sum.Log != nil {
+			log += ", " + sum.Log.describe()
+		}
+	}
+	fmt.Fprintf(e.stderr, "attest: step %s: exit code %d, %d materials, %d products; signed with key %.12s: %s (%s, id %s%s)\n",
+		sum.Step, sum.ExitCode, sum.Materials, sum.Products, sum.KeyID, sum.Envelope, status, sum.ID, log)
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
@@ -33,6 +34,7 @@ type fakeServer struct {
 
 	mu     sync.Mutex
 	stored []*attestdv1.Attestation // oldest first
+	log    *fakeLog                 // nil: no transparency log
 }
 
 var fakeTime = timestamppb.New(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
@@ -63,9 +65,9 @@ func (f *fakeServer) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (
 	defer f.mu.Unlock()
 	for _, a := range f.stored {
 		if a.GetReceipt().GetId() == id {
-			r := *a.GetReceipt()
+			r := proto.Clone(a.GetReceipt()).(*attestdv1.Receipt)
 			r.Created = false
-			return &attestdv1.SubmitResponse{Receipt: &r}, nil
+			return &attestdv1.SubmitResponse{Receipt: f.log.withProof(r, req.GetWait())}, nil
 		}
 	}
 	a := &attestdv1.Attestation{
@@ -77,8 +79,30 @@ func (f *fakeServer) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (
 	for _, s := range st.Subjects {
 		a.Subjects = append(a.Subjects, &attestdv1.ArtifactRef{Name: s.Name, Algorithm: "sha256", Digest: s.Digest["sha256"]})
 	}
+	f.log.add(a.GetReceipt())
 	f.stored = append(f.stored, a)
-	return &attestdv1.SubmitResponse{Receipt: a.GetReceipt()}, nil
+	return &attestdv1.SubmitResponse{Receipt: f.log.withProof(proto.Clone(a.GetReceipt()).(*attestdv1.Receipt), req.GetWait())}, nil
+}
+
+func (f *fakeServer) Get(ctx context.Context, req *attestdv1.GetRequest) (*attestdv1.GetResponse, error) {
+	if err := authorize(ctx); err != nil {
+		return nil, err
+	}
+	if a := f.find(req.GetId()); a != nil {
+		return &attestdv1.GetResponse{Attestation: a}, nil
+	}
+	return nil, status.Errorf(codes.NotFound, "attestation %s not found", req.GetId())
+}
+
+func (f *fakeServer) find(id string) *attestdv1.Attestation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range f.stored {
+		if a.GetReceipt().GetId() == id {
+			return proto.Clone(a).(*attestdv1.Attestation)
+		}
+	}
+	return nil
 }
 
 func (f *fakeServer) List(ctx context.Context, req *attestdv1.ListRequest) (*attestdv1.ListResponse, error) {
@@ -98,7 +122,10 @@ func (f *fakeServer) List(ctx context.Context, req *attestdv1.ListRequest) (*att
 	}
 	start, _ := strconv.Atoi(req.GetPageToken())
 	end := min(start+int(req.GetPageSize()), len(match))
-	resp := &attestdv1.ListResponse{Attestations: match[start:end]}
+	resp := &attestdv1.ListResponse{}
+	for _, a := range match[start:end] {
+		resp.Attestations = append(resp.Attestations, proto.Clone(a).(*attestdv1.Attestation))
+	}
 	if end < len(match) {
 		resp.NextPageToken = strconv.Itoa(end)
 	}

@@ -5,26 +5,34 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/attestd/attestd/attestation"
+	"github.com/attestd/attestd/internal/tlog"
 )
 
 // Config is everything attestd serve needs, from flags and environment.
 type Config struct {
-	GRPCListen     string
-	HTTPListen     string
-	DatabaseURL    string
-	DataDir        string
-	TLSCert        string
-	TLSKey         string
-	LogLevel       string
-	LogFormat      string
-	HealthInterval time.Duration
-	DrainTimeout   time.Duration
-	Limits         attestation.Limits
+	GRPCListen         string
+	HTTPListen         string
+	DatabaseURL        string
+	DataDir            string
+	TLSCert            string
+	TLSKey             string
+	LogLevel           string
+	LogFormat          string
+	LogDir             string
+	LogOrigin          string
+	LogBatchSize       int
+	LogBatchAge        time.Duration
+	CheckpointInterval time.Duration
+	WatermarkInterval  time.Duration
+	HealthInterval     time.Duration
+	DrainTimeout       time.Duration
+	Limits             attestation.Limits
 }
 
 // newFlagSet declares the flags of serve and migrate on fs, with defaults taken from the environment.
@@ -68,11 +76,17 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer) (*fla
 	str(&c.GRPCListen, "grpc-listen", "127.0.0.1:7700", "gRPC listen address")
 	str(&c.HTTPListen, "http-listen", "127.0.0.1:7701", "HTTP listen address for /healthz and /metrics")
 	str(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@host:5432/attestd (env ATTESTD_DATABASE_URL)")
-	str(&c.DataDir, "data-dir", "./attestd-data", "directory for attestd's own files (admin token, later the log)")
+	str(&c.DataDir, "data-dir", "./attestd-data", "directory for attestd's own files: admin token, log key, log")
 	str(&c.TLSCert, "tls-cert", "", "PEM certificate: serve gRPC over TLS (with --tls-key)")
 	str(&c.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "json", "json or text")
+	str(&c.LogDir, "log-dir", "", "transparency log directory (default <data-dir>/log)")
+	str(&c.LogOrigin, "log-origin", "attestd.local/log", "origin line of the log's checkpoints (fixed when the log key is created)")
+	num(&c.LogBatchSize, "log-batch-size", 256, "most entries the log sequences in one batch")
+	dur(&c.LogBatchAge, "log-batch-age", 50*time.Millisecond, "longest an entry waits for its batch to fill")
+	dur(&c.CheckpointInterval, "checkpoint-interval", 200*time.Millisecond, "how often a new checkpoint is published")
+	dur(&c.WatermarkInterval, "watermark-interval", 5*time.Second, "how often the settled log size is saved for the next start-up's reconciliation")
 	dur(&c.HealthInterval, "health-interval", 2*time.Second, "how often the database is pinged for health")
 	dur(&c.DrainTimeout, "drain-timeout", 20*time.Second, "on SIGTERM, how long in-flight requests may take before they are cut")
 	num(&c.Limits.MaxEnvelopeBytes, "max-envelope-bytes", c.Limits.MaxEnvelopeBytes, "largest envelope accepted, in bytes")
@@ -84,20 +98,25 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer) (*fla
 	return fs, c, &envErrs
 }
 
-// parse parses args into the Config and checks it.
+// parseConfig parses args into the Config and checks it.
 func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
 	fs, c, envErrs := newFlagSet(name, getenv, stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if len(*envErrs) > 0 {
-		return nil, errors.Join(*envErrs...)
+	return c, finishConfig(c, fs, *envErrs)
+}
+
+// finishConfig checks a Config after its flags were parsed, and fills in derived defaults.
+func finishConfig(c *Config, fs *flag.FlagSet, envErrs []error) error {
+	if len(envErrs) > 0 {
+		return errors.Join(envErrs...)
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return nil, errors.New("--tls-cert and --tls-key go together")
+		return errors.New("--tls-cert and --tls-key go together")
 	}
 	for name, v := range map[string]int{
 		"--max-envelope-bytes": c.Limits.MaxEnvelopeBytes, "--max-signatures": c.Limits.MaxSignatures,
@@ -105,11 +124,23 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		"--max-json-depth": c.Limits.MaxJSONDepth, "--max-name-bytes": c.Limits.MaxNameBytes,
 	} {
 		if v < 1 {
-			return nil, fmt.Errorf("%s must be at least 1", name)
+			return fmt.Errorf("%s must be at least 1", name)
 		}
 	}
-	if c.HealthInterval <= 0 || c.DrainTimeout <= 0 {
-		return nil, errors.New("--health-interval and --drain-timeout must be positive")
+	if c.HealthInterval <= 0 || c.DrainTimeout <= 0 || c.LogBatchAge <= 0 || c.CheckpointInterval <= 0 || c.WatermarkInterval <= 0 {
+		return errors.New("--health-interval, --drain-timeout, --log-batch-age, --checkpoint-interval and --watermark-interval must be positive")
 	}
-	return c, nil
+	if c.CheckpointInterval < tlog.MinCheckpointInterval {
+		return fmt.Errorf("--checkpoint-interval must be at least %s", tlog.MinCheckpointInterval)
+	}
+	if c.LogBatchSize < 1 {
+		return errors.New("--log-batch-size must be at least 1")
+	}
+	if c.LogOrigin == "" || strings.ContainsAny(c.LogOrigin, " \t\n+") {
+		return errors.New("--log-origin must be non-empty, without spaces or '+'")
+	}
+	if c.LogDir == "" {
+		c.LogDir = filepath.Join(c.DataDir, "log")
+	}
+	return nil
 }

@@ -2,6 +2,8 @@
 //
 //	attestd serve    [flags]   run the gRPC and HTTP servers (migrates the database first)
 //	attestd migrate  [flags]   apply database migrations and exit
+//	attestd log-key  [flags]   print the log's checkpoint verifier key
+//	attestd audit    [flags]   check the database against the transparency log
 //	attestd version
 //
 // Every flag has an environment variable (ATTESTD_ and the flag name in upper case, dashes as underscores);
@@ -33,6 +35,8 @@ const usage = `attestd: the attestation service.
 Usage:
   attestd serve   [flags]   serve gRPC and HTTP (runs migrations first)
   attestd migrate [flags]   apply database migrations and exit
+  attestd log-key [flags]   print the log's checkpoint verifier key (creating it on first use)
+  attestd audit   [flags]   check the database against the log: exit 0 clean, 1 mismatches, 2 error
   attestd version           print the version
 
 Run "attestd serve -h" for the flags.
@@ -49,6 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "log-key":
+		return runLogKey(args[1:], getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "attestd", version)
 		return 0

@@ -19,6 +19,7 @@ import (
 
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/postgres"
+	"github.com/attestd/attestd/internal/tlog"
 	"github.com/attestd/attestd/server"
 )
 
@@ -33,6 +34,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
+		fmt.Fprintln(stderr, "attestd serve:", err)
+		return 2
+	}
+	if cfg.DatabaseURL == "" {
+		fmt.Fprintln(stderr, "attestd serve: --database-url (or ATTESTD_DATABASE_URL) is required: the embedded SQLite default is not built yet")
+		return 2
+	}
+	if err := checkBootstrapToken(getenv("ATTESTD_BOOTSTRAP_TOKEN")); err != nil {
 		fmt.Fprintln(stderr, "attestd serve:", err)
 		return 2
 	}
@@ -91,10 +100,27 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 	if err := bootstrap(ctx, st, cfg.DataDir, getenv("ATTESTD_BOOTSTRAP_TOKEN"), logger); err != nil {
 		return err
 	}
+	lg, err := openLog(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := lg.Close(cctx); err != nil {
+			logger.Error("close log", "err", err)
+		}
+	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := server.New(server.Config{Store: st, Limits: cfg.Limits, Logger: logger, Registry: reg})
+	srv := server.New(server.Config{Store: st, Log: lg, Limits: cfg.Limits, Logger: logger, Registry: reg})
+	rep, err := srv.Reconcile(ctx)
+	if err != nil {
+		return err
+	}
+	logger.Info("log reconciled", "log_size", rep.LogSize, "scanned", rep.Scanned, "new_orphans", rep.NewOrphans,
+		"orphans", rep.Orphans, "mismatches", rep.Mismatches)
 	gs, hs := srv.NewGRPCServer(server.GRPCOptions{TLS: tlsConfig})
 	var ready server.Readiness
 
@@ -107,11 +133,18 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 		grpcLis.Close()
 		return fmt.Errorf("listen HTTP: %w", err)
 	}
-	hsrv := &http.Server{Handler: server.NewHTTPHandler(&ready, reg), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/log/", http.StripPrefix("/log", lg.Handler()))
+	mux.Handle("/", server.NewHTTPHandler(&ready, reg))
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	healthCtx, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
 	go srv.WatchHealth(healthCtx, hs, &ready, cfg.HealthInterval)
+	watermarkCtx, stopWatermark := context.WithCancel(context.Background())
+	watermarkDone := make(chan struct{})
+	go func() { srv.KeepWatermark(watermarkCtx, cfg.WatermarkInterval); close(watermarkDone) }()
+	defer func() { stopWatermark(); <-watermarkDone }()
 
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(grpcLis) }()
@@ -127,6 +160,8 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 		_ = hsrv.Close()
 		return fmt.Errorf("server failed: %w", err)
 	}
+	stopHealth()
+	ready.Set(false) // /healthz: 503 while draining, so load balancers stop sending
 	hs.Shutdown()
 	drained := make(chan struct{})
 	go func() { gs.GracefulStop(); close(drained) }()
@@ -187,5 +222,47 @@ func bootstrap(ctx context.Context, st store.Store, dataDir, envToken string, lo
 		return fmt.Errorf("write admin token: %w", err)
 	}
 	logger.Info("server-admin token created", "token_id", tok.ID, "path", path)
+	return nil
+}
+
+// openLog opens the transparency log in cfg.LogDir with the note key kept in cfg.DataDir (outside the served
+// log directory), creating both on first start.
+func openLog(ctx context.Context, cfg *Config, logger *slog.Logger) (*tlog.Log, error) {
+	signer, vkey, err := tlog.LoadOrCreateKey(cfg.DataDir, cfg.LogOrigin)
+	if err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
+	}
+	lg, err := tlog.Open(ctx, tlog.Config{
+		Dir:                cfg.LogDir,
+		Signer:             signer,
+		VerifierKey:        vkey,
+		BatchMaxSize:       uint(cfg.LogBatchSize),
+		BatchMaxAge:        cfg.LogBatchAge,
+		CheckpointInterval: cfg.CheckpointInterval,
+		Logger:             logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	logger.Info("log open", "dir", cfg.LogDir, "origin", cfg.LogOrigin, "verifier_key", vkey)
+	return lg, nil
+}
+
+// checkBootstrapToken refuses an ATTESTD_BOOTSTRAP_TOKEN that could never be used to log in.
+func checkBootstrapToken(tok string) error {
+	if tok == "" {
+		return nil
+	}
+	if len(tok) < 16 || len(tok) > 512 {
+		return fmt.Errorf("ATTESTD_BOOTSTRAP_TOKEN must be 16 to 512 characters, got %d", len(tok))
+	}
+	for _, r := range tok {
+		if r <= ' ' || r > '~' {
+			return errors.New("ATTESTD_BOOTSTRAP_TOKEN must be printable ASCII without spaces")
+		}
+	}
 	return nil
 }

@@ -90,6 +90,10 @@ type Attestation struct {
 	SignerKeyIDs  []string // the registered keys whose signatures verified, sorted
 	SubmitterID   string   // token id of the submitter
 	CreatedAt     time.Time
+	// LogIndex is the index of the attestation's leaf in the transparency log. attestd appends the leaf before
+	// it inserts the row, so a row without one (nil) was written behind attestd's back: reads never return such
+	// rows (only the audit scans see them).
+	LogIndex *uint64
 	// Seq orders attestations within the database (newest first in listings). Assigned by the store at insert,
 	// not at commit: paging backwards with it is safe, following new rows is not (a lower Seq can commit later).
 	Seq int64
@@ -108,6 +112,15 @@ type Filter struct {
 	// AfterSeq continues a listing: only attestations with Seq < AfterSeq. Zero means from the newest.
 	AfterSeq int64
 	Limit    int // at most this many; the store caps it at MaxPageSize
+}
+
+// OrphanLeaf is a log leaf found at start-up with no row: attestd crashed (or the database refused the insert)
+// after the log sequenced the entry and before the row committed, so the submission was never acknowledged.
+// A retry of the same submission claims the leaf instead of appending a second one.
+type OrphanLeaf struct {
+	LogIndex uint64
+	Entry    []byte // the leaf's entry bytes
+	FoundAt  time.Time
 }
 
 // Page sizes of List: a Limit of zero or less means DefaultPageSize; more than MaxPageSize means MaxPageSize.
@@ -146,4 +159,21 @@ type Store interface {
 	GetAttestation(ctx context.Context, projectID int64, id string) (Attestation, error)
 	// ListAttestations returns matching attestations newest first (descending Seq), at most f.Limit.
 	ListAttestations(ctx context.Context, projectID int64, f Filter) ([]Attestation, error)
+
+	// AttestationAtIndex returns the attestation whose leaf is at index, whatever its project.
+	AttestationAtIndex(ctx context.Context, index uint64) (Attestation, error)
+	// ScanByLogIndex returns up to limit attestations of every project with LogIndex >= from, ascending by
+	// LogIndex, envelopes and artifacts included: the audit's and the reconciler's walk.
+	ScanByLogIndex(ctx context.Context, from uint64, limit int) ([]Attestation, error)
+	// ScanUnlogged returns up to limit attestations with no LogIndex and Seq > afterSeq, ascending by Seq.
+	ScanUnlogged(ctx context.Context, afterSeq int64, limit int) ([]Attestation, error)
+
+	// LogWatermark is the log size below which every leaf is known to have its row or an orphan record (0 when
+	// never set). SetLogWatermark never lowers it.
+	LogWatermark(ctx context.Context) (uint64, error)
+	SetLogWatermark(ctx context.Context, size uint64) error
+	// AddOrphanLeaves records orphan leaves; recording one again changes nothing.
+	AddOrphanLeaves(ctx context.Context, leaves []OrphanLeaf) error
+	// ListOrphanLeaves returns the orphan leaves not yet claimed, ascending by LogIndex.
+	ListOrphanLeaves(ctx context.Context) ([]OrphanLeaf, error)
 }

@@ -1131,9 +1131,15 @@ type Receipt struct {
 	PredicateType  string                 `protobuf:"bytes,4,opt,name=predicate_type,json=predicateType,proto3" json:"predicate_type,omitempty"`
 	IntegratedTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=integrated_time,json=integratedTime,proto3" json:"integrated_time,omitempty"`
 	// True when this submission stored the envelope; false when it had been stored before.
-	Created       bool `protobuf:"varint,6,opt,name=created,proto3" json:"created,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Created bool `protobuf:"varint,6,opt,name=created,proto3" json:"created,omitempty"`
+	// Index of the attestation's leaf in the transparency log.
+	LogIndex uint64 `protobuf:"varint,7,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	// The entry bytes of that leaf (32 bytes; see docs/transparency-log.md).
+	LogEntry []byte `protobuf:"bytes,8,opt,name=log_entry,json=logEntry,proto3" json:"log_entry,omitempty"`
+	// Present when the submission asked to wait, or from GetInclusionProof.
+	InclusionProof *InclusionProof `protobuf:"bytes,9,opt,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Receipt) Reset() {
@@ -1208,6 +1214,98 @@ func (x *Receipt) GetCreated() bool {
 	return false
 }
 
+func (x *Receipt) GetLogIndex() uint64 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
+func (x *Receipt) GetLogEntry() []byte {
+	if x != nil {
+		return x.LogEntry
+	}
+	return nil
+}
+
+func (x *Receipt) GetInclusionProof() *InclusionProof {
+	if x != nil {
+		return x.InclusionProof
+	}
+	return nil
+}
+
+// InclusionProof proves that a leaf is in the tree that a signed checkpoint commits to.
+type InclusionProof struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	LogIndex uint64                 `protobuf:"varint,1,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	TreeSize uint64                 `protobuf:"varint,2,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// RFC 6962 audit path, leaf to root.
+	Hashes [][]byte `protobuf:"bytes,3,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	// The signed checkpoint (C2SP signed note) of tree_size.
+	Checkpoint    []byte `protobuf:"bytes,4,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InclusionProof) Reset() {
+	*x = InclusionProof{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InclusionProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InclusionProof) ProtoMessage() {}
+
+func (x *InclusionProof) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InclusionProof.ProtoReflect.Descriptor instead.
+func (*InclusionProof) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *InclusionProof) GetLogIndex() uint64 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
+func (x *InclusionProof) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *InclusionProof) GetHashes() [][]byte {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+func (x *InclusionProof) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
 type Attestation struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Receipt *Receipt               `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
@@ -1227,7 +1325,7 @@ type Attestation struct {
 
 func (x *Attestation) Reset() {
 	*x = Attestation{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[21]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1337,7 @@ func (x *Attestation) String() string {
 func (*Attestation) ProtoMessage() {}
 
 func (x *Attestation) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[21]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1350,7 @@ func (x *Attestation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attestation.ProtoReflect.Descriptor instead.
 func (*Attestation) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{21}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Attestation) GetReceipt() *Receipt {
@@ -1316,14 +1414,16 @@ type SubmitRequest struct {
 	// Empty for the caller's own project.
 	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
 	// A DSSE envelope (JSON) or a classic signed in-toto link (metablock JSON).
-	Envelope      []byte `protobuf:"bytes,2,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Envelope []byte `protobuf:"bytes,2,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	// Wait until a checkpoint covers the new leaf and return the inclusion proof with the receipt.
+	Wait          bool `protobuf:"varint,3,opt,name=wait,proto3" json:"wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[22]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1435,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[22]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1448,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{22}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubmitRequest) GetProject() string {
@@ -1365,6 +1465,13 @@ func (x *SubmitRequest) GetEnvelope() []byte {
 	return nil
 }
 
+func (x *SubmitRequest) GetWait() bool {
+	if x != nil {
+		return x.Wait
+	}
+	return false
+}
+
 type SubmitResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Receipt       *Receipt               `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
@@ -1374,7 +1481,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[23]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1493,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[23]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1506,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{23}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubmitResponse) GetReceipt() *Receipt {
@@ -1419,7 +1526,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[24]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1538,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[24]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1551,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{24}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetRequest) GetProject() string {
@@ -1470,7 +1577,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[25]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1589,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[25]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1602,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{25}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetResponse) GetAttestation() *Attestation {
@@ -1528,7 +1635,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[26]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1647,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[26]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1660,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{26}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListRequest) GetProject() string {
@@ -1644,7 +1751,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[27]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1763,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[27]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1776,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{27}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListResponse) GetAttestations() []*Attestation {
@@ -1684,6 +1791,462 @@ func (x *ListResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+type GetCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointRequest) Reset() {
+	*x = GetCheckpointRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointRequest) ProtoMessage() {}
+
+func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{29}
+}
+
+type GetCheckpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signed note, exactly as published.
+	Checkpoint    []byte `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	Origin        string `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
+	TreeSize      uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	RootHash      []byte `protobuf:"bytes,4,opt,name=root_hash,json=rootHash,proto3" json:"root_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCheckpointResponse) Reset() {
+	*x = GetCheckpointResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCheckpointResponse) ProtoMessage() {}
+
+func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetCheckpointResponse) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+func (x *GetCheckpointResponse) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *GetCheckpointResponse) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *GetCheckpointResponse) GetRootHash() []byte {
+	if x != nil {
+		return x.RootHash
+	}
+	return nil
+}
+
+type GetInclusionProofRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The project of the attestation; empty for the caller's own.
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// The attestation whose leaf to prove; or leave it empty and give log_index.
+	AttestationId string `protobuf:"bytes,2,opt,name=attestation_id,json=attestationId,proto3" json:"attestation_id,omitempty"`
+	// Tree size to prove against; 0 means the latest checkpoint (waiting for one that covers the leaf when asked).
+	TreeSize uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// Wait (within the call's deadline) for a checkpoint that covers the leaf.
+	Wait bool `protobuf:"varint,4,opt,name=wait,proto3" json:"wait,omitempty"`
+	// The leaf to prove, by index, when attestation_id is empty.
+	LogIndex      *uint64 `protobuf:"varint,5,opt,name=log_index,json=logIndex,proto3,oneof" json:"log_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInclusionProofRequest) Reset() {
+	*x = GetInclusionProofRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInclusionProofRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInclusionProofRequest) ProtoMessage() {}
+
+func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
+func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetInclusionProofRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *GetInclusionProofRequest) GetAttestationId() string {
+	if x != nil {
+		return x.AttestationId
+	}
+	return ""
+}
+
+func (x *GetInclusionProofRequest) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *GetInclusionProofRequest) GetWait() bool {
+	if x != nil {
+		return x.Wait
+	}
+	return false
+}
+
+func (x *GetInclusionProofRequest) GetLogIndex() uint64 {
+	if x != nil && x.LogIndex != nil {
+		return *x.LogIndex
+	}
+	return 0
+}
+
+type GetInclusionProofResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proof         *InclusionProof        `protobuf:"bytes,1,opt,name=proof,proto3" json:"proof,omitempty"`
+	LogEntry      []byte                 `protobuf:"bytes,2,opt,name=log_entry,json=logEntry,proto3" json:"log_entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInclusionProofResponse) Reset() {
+	*x = GetInclusionProofResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInclusionProofResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInclusionProofResponse) ProtoMessage() {}
+
+func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
+func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetInclusionProofResponse) GetProof() *InclusionProof {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+func (x *GetInclusionProofResponse) GetLogEntry() []byte {
+	if x != nil {
+		return x.LogEntry
+	}
+	return nil
+}
+
+type GetConsistencyProofRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FromSize uint64                 `protobuf:"varint,1,opt,name=from_size,json=fromSize,proto3" json:"from_size,omitempty"`
+	// 0 means the latest checkpoint's size.
+	ToSize        uint64 `protobuf:"varint,2,opt,name=to_size,json=toSize,proto3" json:"to_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConsistencyProofRequest) Reset() {
+	*x = GetConsistencyProofRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConsistencyProofRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConsistencyProofRequest) ProtoMessage() {}
+
+func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
+func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetConsistencyProofRequest) GetFromSize() uint64 {
+	if x != nil {
+		return x.FromSize
+	}
+	return 0
+}
+
+func (x *GetConsistencyProofRequest) GetToSize() uint64 {
+	if x != nil {
+		return x.ToSize
+	}
+	return 0
+}
+
+type GetConsistencyProofResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FromSize uint64                 `protobuf:"varint,1,opt,name=from_size,json=fromSize,proto3" json:"from_size,omitempty"`
+	ToSize   uint64                 `protobuf:"varint,2,opt,name=to_size,json=toSize,proto3" json:"to_size,omitempty"`
+	Hashes   [][]byte               `protobuf:"bytes,3,rep,name=hashes,proto3" json:"hashes,omitempty"`
+	// The latest signed checkpoint when to_size is its size.
+	Checkpoint    []byte `protobuf:"bytes,4,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConsistencyProofResponse) Reset() {
+	*x = GetConsistencyProofResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConsistencyProofResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConsistencyProofResponse) ProtoMessage() {}
+
+func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
+func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetConsistencyProofResponse) GetFromSize() uint64 {
+	if x != nil {
+		return x.FromSize
+	}
+	return 0
+}
+
+func (x *GetConsistencyProofResponse) GetToSize() uint64 {
+	if x != nil {
+		return x.ToSize
+	}
+	return 0
+}
+
+func (x *GetConsistencyProofResponse) GetHashes() [][]byte {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+func (x *GetConsistencyProofResponse) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+type GetEntryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LogIndex      uint64                 `protobuf:"varint,1,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEntryRequest) Reset() {
+	*x = GetEntryRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEntryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEntryRequest) ProtoMessage() {}
+
+func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEntryRequest.ProtoReflect.Descriptor instead.
+func (*GetEntryRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetEntryRequest) GetLogIndex() uint64 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
+type GetEntryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LogIndex      uint64                 `protobuf:"varint,1,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	Entry         []byte                 `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEntryResponse) Reset() {
+	*x = GetEntryResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEntryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEntryResponse) ProtoMessage() {}
+
+func (x *GetEntryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEntryResponse.ProtoReflect.Descriptor instead.
+func (*GetEntryResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *GetEntryResponse) GetLogIndex() uint64 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
+func (x *GetEntryResponse) GetEntry() []byte {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
 }
 
 var File_attestd_v1_attestd_proto protoreflect.FileDescriptor
@@ -1763,14 +2326,24 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\vArtifactRef\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\tR\x06digest\"\xcd\x01\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\"\xcc\x02\n" +
 	"\aReceipt\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12\x12\n" +
 	"\x04step\x18\x03 \x01(\tR\x04step\x12%\n" +
 	"\x0epredicate_type\x18\x04 \x01(\tR\rpredicateType\x12C\n" +
 	"\x0fintegrated_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0eintegratedTime\x12\x18\n" +
-	"\acreated\x18\x06 \x01(\bR\acreated\"\xd2\x02\n" +
+	"\acreated\x18\x06 \x01(\bR\acreated\x12\x1b\n" +
+	"\tlog_index\x18\a \x01(\x04R\blogIndex\x12\x1b\n" +
+	"\tlog_entry\x18\b \x01(\fR\blogEntry\x12C\n" +
+	"\x0finclusion_proof\x18\t \x01(\v2\x1a.attestd.v1.InclusionProofR\x0einclusionProof\"\x82\x01\n" +
+	"\x0eInclusionProof\x12\x1b\n" +
+	"\tlog_index\x18\x01 \x01(\x04R\blogIndex\x12\x1b\n" +
+	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\x12\x16\n" +
+	"\x06hashes\x18\x03 \x03(\fR\x06hashes\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x04 \x01(\fR\n" +
+	"checkpoint\"\xd2\x02\n" +
 	"\vAttestation\x12-\n" +
 	"\areceipt\x18\x01 \x01(\v2\x13.attestd.v1.ReceiptR\areceipt\x12\x1a\n" +
 	"\benvelope\x18\x02 \x01(\fR\benvelope\x12!\n" +
@@ -1779,10 +2352,11 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\bsubjects\x18\x05 \x03(\v2\x17.attestd.v1.ArtifactRefR\bsubjects\x125\n" +
 	"\tmaterials\x18\x06 \x03(\v2\x17.attestd.v1.ArtifactRefR\tmaterials\x12$\n" +
 	"\x0esigner_key_ids\x18\a \x03(\tR\fsignerKeyIds\x12\x1c\n" +
-	"\tsubmitter\x18\b \x01(\tR\tsubmitter\"E\n" +
+	"\tsubmitter\x18\b \x01(\tR\tsubmitter\"Y\n" +
 	"\rSubmitRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x1a\n" +
-	"\benvelope\x18\x02 \x01(\fR\benvelope\"?\n" +
+	"\benvelope\x18\x02 \x01(\fR\benvelope\x12\x12\n" +
+	"\x04wait\x18\x03 \x01(\bR\x04wait\"?\n" +
 	"\x0eSubmitResponse\x12-\n" +
 	"\areceipt\x18\x01 \x01(\v2\x13.attestd.v1.ReceiptR\areceipt\"6\n" +
 	"\n" +
@@ -1807,7 +2381,41 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\x0eomit_envelopes\x18\v \x01(\bR\romitEnvelopes\"s\n" +
 	"\fListResponse\x12;\n" +
 	"\fattestations\x18\x01 \x03(\v2\x17.attestd.v1.AttestationR\fattestations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xb9\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x16\n" +
+	"\x14GetCheckpointRequest\"\x89\x01\n" +
+	"\x15GetCheckpointResponse\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x01 \x01(\fR\n" +
+	"checkpoint\x12\x16\n" +
+	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x1b\n" +
+	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\x12\x1b\n" +
+	"\troot_hash\x18\x04 \x01(\fR\brootHash\"\xbc\x01\n" +
+	"\x18GetInclusionProofRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12%\n" +
+	"\x0eattestation_id\x18\x02 \x01(\tR\rattestationId\x12\x1b\n" +
+	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\x12\x12\n" +
+	"\x04wait\x18\x04 \x01(\bR\x04wait\x12 \n" +
+	"\tlog_index\x18\x05 \x01(\x04H\x00R\blogIndex\x88\x01\x01B\f\n" +
+	"\n" +
+	"_log_index\"j\n" +
+	"\x19GetInclusionProofResponse\x120\n" +
+	"\x05proof\x18\x01 \x01(\v2\x1a.attestd.v1.InclusionProofR\x05proof\x12\x1b\n" +
+	"\tlog_entry\x18\x02 \x01(\fR\blogEntry\"R\n" +
+	"\x1aGetConsistencyProofRequest\x12\x1b\n" +
+	"\tfrom_size\x18\x01 \x01(\x04R\bfromSize\x12\x17\n" +
+	"\ato_size\x18\x02 \x01(\x04R\x06toSize\"\x8b\x01\n" +
+	"\x1bGetConsistencyProofResponse\x12\x1b\n" +
+	"\tfrom_size\x18\x01 \x01(\x04R\bfromSize\x12\x17\n" +
+	"\ato_size\x18\x02 \x01(\x04R\x06toSize\x12\x16\n" +
+	"\x06hashes\x18\x03 \x03(\fR\x06hashes\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x04 \x01(\fR\n" +
+	"checkpoint\".\n" +
+	"\x0fGetEntryRequest\x12\x1b\n" +
+	"\tlog_index\x18\x01 \x01(\x04R\blogIndex\"E\n" +
+	"\x10GetEntryResponse\x12\x1b\n" +
+	"\tlog_index\x18\x01 \x01(\x04R\blogIndex\x12\x14\n" +
+	"\x05entry\x18\x02 \x01(\fR\x05entry2\xb9\x01\n" +
 	"\x0eProjectService\x12T\n" +
 	"\rCreateProject\x12 .attestd.v1.CreateProjectRequest\x1a!.attestd.v1.CreateProjectResponse\x12Q\n" +
 	"\fListProjects\x12\x1f.attestd.v1.ListProjectsRequest\x1a .attestd.v1.ListProjectsResponse2\xfb\x01\n" +
@@ -1824,7 +2432,13 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\x12AttestationService\x12?\n" +
 	"\x06Submit\x12\x19.attestd.v1.SubmitRequest\x1a\x1a.attestd.v1.SubmitResponse\x126\n" +
 	"\x03Get\x12\x16.attestd.v1.GetRequest\x1a\x17.attestd.v1.GetResponse\x129\n" +
-	"\x04List\x12\x17.attestd.v1.ListRequest\x1a\x18.attestd.v1.ListResponseB5Z3github.com/attestd/attestd/api/attestd/v1;attestdv1b\x06proto3"
+	"\x04List\x12\x17.attestd.v1.ListRequest\x1a\x18.attestd.v1.ListResponse2\xf3\x02\n" +
+	"\n" +
+	"LogService\x12T\n" +
+	"\rGetCheckpoint\x12 .attestd.v1.GetCheckpointRequest\x1a!.attestd.v1.GetCheckpointResponse\x12`\n" +
+	"\x11GetInclusionProof\x12$.attestd.v1.GetInclusionProofRequest\x1a%.attestd.v1.GetInclusionProofResponse\x12f\n" +
+	"\x13GetConsistencyProof\x12&.attestd.v1.GetConsistencyProofRequest\x1a'.attestd.v1.GetConsistencyProofResponse\x12E\n" +
+	"\bGetEntry\x12\x1b.attestd.v1.GetEntryRequest\x1a\x1c.attestd.v1.GetEntryResponseB5Z3github.com/attestd/attestd/api/attestd/v1;attestdv1b\x06proto3"
 
 var (
 	file_attestd_v1_attestd_proto_rawDescOnce sync.Once
@@ -1838,90 +2452,109 @@ func file_attestd_v1_attestd_proto_rawDescGZIP() []byte {
 	return file_attestd_v1_attestd_proto_rawDescData
 }
 
-var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_attestd_v1_attestd_proto_goTypes = []any{
-	(*Project)(nil),               // 0: attestd.v1.Project
-	(*CreateProjectRequest)(nil),  // 1: attestd.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil), // 2: attestd.v1.CreateProjectResponse
-	(*ListProjectsRequest)(nil),   // 3: attestd.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),  // 4: attestd.v1.ListProjectsResponse
-	(*Token)(nil),                 // 5: attestd.v1.Token
-	(*CreateTokenRequest)(nil),    // 6: attestd.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),   // 7: attestd.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),     // 8: attestd.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),    // 9: attestd.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),    // 10: attestd.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),   // 11: attestd.v1.RevokeTokenResponse
-	(*Key)(nil),                   // 12: attestd.v1.Key
-	(*AddKeyRequest)(nil),         // 13: attestd.v1.AddKeyRequest
-	(*AddKeyResponse)(nil),        // 14: attestd.v1.AddKeyResponse
-	(*ListKeysRequest)(nil),       // 15: attestd.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),      // 16: attestd.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),      // 17: attestd.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),     // 18: attestd.v1.RevokeKeyResponse
-	(*ArtifactRef)(nil),           // 19: attestd.v1.ArtifactRef
-	(*Receipt)(nil),               // 20: attestd.v1.Receipt
-	(*Attestation)(nil),           // 21: attestd.v1.Attestation
-	(*SubmitRequest)(nil),         // 22: attestd.v1.SubmitRequest
-	(*SubmitResponse)(nil),        // 23: attestd.v1.SubmitResponse
-	(*GetRequest)(nil),            // 24: attestd.v1.GetRequest
-	(*GetResponse)(nil),           // 25: attestd.v1.GetResponse
-	(*ListRequest)(nil),           // 26: attestd.v1.ListRequest
-	(*ListResponse)(nil),          // 27: attestd.v1.ListResponse
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*Project)(nil),                     // 0: attestd.v1.Project
+	(*CreateProjectRequest)(nil),        // 1: attestd.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),       // 2: attestd.v1.CreateProjectResponse
+	(*ListProjectsRequest)(nil),         // 3: attestd.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),        // 4: attestd.v1.ListProjectsResponse
+	(*Token)(nil),                       // 5: attestd.v1.Token
+	(*CreateTokenRequest)(nil),          // 6: attestd.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),         // 7: attestd.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),           // 8: attestd.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),          // 9: attestd.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),          // 10: attestd.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),         // 11: attestd.v1.RevokeTokenResponse
+	(*Key)(nil),                         // 12: attestd.v1.Key
+	(*AddKeyRequest)(nil),               // 13: attestd.v1.AddKeyRequest
+	(*AddKeyResponse)(nil),              // 14: attestd.v1.AddKeyResponse
+	(*ListKeysRequest)(nil),             // 15: attestd.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),            // 16: attestd.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),            // 17: attestd.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),           // 18: attestd.v1.RevokeKeyResponse
+	(*ArtifactRef)(nil),                 // 19: attestd.v1.ArtifactRef
+	(*Receipt)(nil),                     // 20: attestd.v1.Receipt
+	(*InclusionProof)(nil),              // 21: attestd.v1.InclusionProof
+	(*Attestation)(nil),                 // 22: attestd.v1.Attestation
+	(*SubmitRequest)(nil),               // 23: attestd.v1.SubmitRequest
+	(*SubmitResponse)(nil),              // 24: attestd.v1.SubmitResponse
+	(*GetRequest)(nil),                  // 25: attestd.v1.GetRequest
+	(*GetResponse)(nil),                 // 26: attestd.v1.GetResponse
+	(*ListRequest)(nil),                 // 27: attestd.v1.ListRequest
+	(*ListResponse)(nil),                // 28: attestd.v1.ListResponse
+	(*GetCheckpointRequest)(nil),        // 29: attestd.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),       // 30: attestd.v1.GetCheckpointResponse
+	(*GetInclusionProofRequest)(nil),    // 31: attestd.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 32: attestd.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 33: attestd.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 34: attestd.v1.GetConsistencyProofResponse
+	(*GetEntryRequest)(nil),             // 35: attestd.v1.GetEntryRequest
+	(*GetEntryResponse)(nil),            // 36: attestd.v1.GetEntryResponse
+	(*timestamppb.Timestamp)(nil),       // 37: google.protobuf.Timestamp
 }
 var file_attestd_v1_attestd_proto_depIdxs = []int32{
-	28, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	37, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: attestd.v1.CreateProjectResponse.project:type_name -> attestd.v1.Project
 	0,  // 2: attestd.v1.ListProjectsResponse.projects:type_name -> attestd.v1.Project
-	28, // 3: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	28, // 4: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	37, // 3: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	37, // 4: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
 	5,  // 5: attestd.v1.CreateTokenResponse.token:type_name -> attestd.v1.Token
 	5,  // 6: attestd.v1.ListTokensResponse.tokens:type_name -> attestd.v1.Token
 	5,  // 7: attestd.v1.RevokeTokenResponse.token:type_name -> attestd.v1.Token
-	28, // 8: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	28, // 9: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
-	28, // 10: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
-	28, // 11: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	37, // 8: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	37, // 9: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
+	37, // 10: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
+	37, // 11: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	12, // 12: attestd.v1.AddKeyResponse.key:type_name -> attestd.v1.Key
 	12, // 13: attestd.v1.ListKeysResponse.keys:type_name -> attestd.v1.Key
 	12, // 14: attestd.v1.RevokeKeyResponse.key:type_name -> attestd.v1.Key
-	28, // 15: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
-	20, // 16: attestd.v1.Attestation.receipt:type_name -> attestd.v1.Receipt
-	19, // 17: attestd.v1.Attestation.subjects:type_name -> attestd.v1.ArtifactRef
-	19, // 18: attestd.v1.Attestation.materials:type_name -> attestd.v1.ArtifactRef
-	20, // 19: attestd.v1.SubmitResponse.receipt:type_name -> attestd.v1.Receipt
-	21, // 20: attestd.v1.GetResponse.attestation:type_name -> attestd.v1.Attestation
-	28, // 21: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
-	28, // 22: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
-	21, // 23: attestd.v1.ListResponse.attestations:type_name -> attestd.v1.Attestation
-	1,  // 24: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
-	3,  // 25: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
-	6,  // 26: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
-	8,  // 27: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
-	10, // 28: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
-	13, // 29: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
-	15, // 30: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
-	17, // 31: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
-	22, // 32: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
-	24, // 33: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
-	26, // 34: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
-	2,  // 35: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
-	4,  // 36: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
-	7,  // 37: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
-	9,  // 38: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
-	11, // 39: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
-	14, // 40: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
-	16, // 41: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
-	18, // 42: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
-	23, // 43: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
-	25, // 44: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
-	27, // 45: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
-	35, // [35:46] is the sub-list for method output_type
-	24, // [24:35] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	37, // 15: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
+	21, // 16: attestd.v1.Receipt.inclusion_proof:type_name -> attestd.v1.InclusionProof
+	20, // 17: attestd.v1.Attestation.receipt:type_name -> attestd.v1.Receipt
+	19, // 18: attestd.v1.Attestation.subjects:type_name -> attestd.v1.ArtifactRef
+	19, // 19: attestd.v1.Attestation.materials:type_name -> attestd.v1.ArtifactRef
+	20, // 20: attestd.v1.SubmitResponse.receipt:type_name -> attestd.v1.Receipt
+	22, // 21: attestd.v1.GetResponse.attestation:type_name -> attestd.v1.Attestation
+	37, // 22: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
+	37, // 23: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
+	22, // 24: attestd.v1.ListResponse.attestations:type_name -> attestd.v1.Attestation
+	21, // 25: attestd.v1.GetInclusionProofResponse.proof:type_name -> attestd.v1.InclusionProof
+	1,  // 26: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
+	3,  // 27: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
+	6,  // 28: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
+	8,  // 29: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
+	10, // 30: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
+	13, // 31: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
+	15, // 32: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
+	17, // 33: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
+	23, // 34: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
+	25, // 35: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
+	27, // 36: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
+	29, // 37: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
+	31, // 38: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
+	33, // 39: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
+	35, // 40: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
+	2,  // 41: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
+	4,  // 42: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
+	7,  // 43: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
+	9,  // 44: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
+	11, // 45: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
+	14, // 46: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
+	16, // 47: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
+	18, // 48: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
+	24, // 49: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
+	26, // 50: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
+	28, // 51: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
+	30, // 52: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
+	32, // 53: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
+	34, // 54: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
+	36, // 55: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
+	41, // [41:56] is the sub-list for method output_type
+	26, // [26:41] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_attestd_v1_attestd_proto_init() }
@@ -1929,15 +2562,16 @@ func file_attestd_v1_attestd_proto_init() {
 	if File_attestd_v1_attestd_proto != nil {
 		return
 	}
+	file_attestd_v1_attestd_proto_msgTypes[31].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_attestd_v1_attestd_proto_rawDesc), len(file_attestd_v1_attestd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   37,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_attestd_v1_attestd_proto_goTypes,
 		DependencyIndexes: file_attestd_v1_attestd_proto_depIdxs,

@@ -7,19 +7,25 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/attestd/attestd/internal/store"
 )
 
 const attestationColumns = `seq, project_id, id, envelope, payload_type, statement_type, predicate_type, step,
-	signer_key_ids, submitter_id, created_at`
+	signer_key_ids, submitter_id, created_at, log_index`
 
 func scanAttestation(row pgx.Row) (store.Attestation, error) {
 	var a store.Attestation
+	var logIndex *int64
 	err := row.Scan(&a.Seq, &a.ProjectID, &a.ID, &a.Envelope, &a.PayloadType, &a.StatementType, &a.PredicateType,
-		&a.Step, &a.SignerKeyIDs, &a.SubmitterID, &a.CreatedAt)
+		&a.Step, &a.SignerKeyIDs, &a.SubmitterID, &a.CreatedAt, &logIndex)
 	if err != nil {
 		return store.Attestation{}, err
+	}
+	if logIndex != nil {
+		u := uint64(*logIndex) // never negative: the schema checks it
+		a.LogIndex = &u
 	}
 	a.SignerKeyIDs = emptyNil(a.SignerKeyIDs)
 	a.CreatedAt = a.CreatedAt.UTC()
@@ -27,26 +33,39 @@ func scanAttestation(row pgx.Row) (store.Attestation, error) {
 }
 
 // InsertAttestation stores a with its subjects, materials and signers in one transaction and returns it as
-// stored (Seq assigned, CreatedAt set to now if zero, SignerKeyIDs sorted without duplicates). If the
-// project has an attestation with a.ID already, it stores nothing and returns that one with created=false;
-// concurrent inserts of one id wait for each other on the primary key, so exactly one of them creates the
-// row. store.ErrNotFound if the project does not exist.
+// stored (Seq assigned, CreatedAt set to now if zero, SignerKeyIDs sorted without duplicates). The same
+// transaction deletes the orphan record of a.LogIndex, which the new row claims.
+//
+// a.LogIndex is required. If the project has an attestation with a.ID already, it stores nothing and returns
+// that one with created=false, whatever its log index; concurrent inserts of one id wait for each other on the
+// primary key, so exactly one of them creates the row. A log index that another attestation has is
+// store.ErrAlreadyExists, and store.ErrNotFound means that the project does not exist. A row with a.ID that
+// has no log index (written behind attestd's back) is an error of its own: it is neither returned nor replaced.
 func (s *Store) InsertAttestation(ctx context.Context, a store.Attestation) (store.Attestation, bool, error) {
+	if a.LogIndex == nil {
+		return store.Attestation{}, false, fmt.Errorf("insert attestation %s: no log index "+
+			"(the leaf is appended to the log before the row is inserted)", a.ID)
+	}
+	index, err := dbInt("log index", *a.LogIndex)
+	if err != nil {
+		return store.Attestation{}, false, fmt.Errorf("insert attestation %s: %w", a.ID, err)
+	}
+	a.LogIndex = new(*a.LogIndex) // the caller's pointer stays the caller's
 	a.SignerKeyIDs = slices.Compact(slices.Sorted(slices.Values(a.SignerKeyIDs)))
 	signers := a.SignerKeyIDs
 	if signers == nil {
 		signers = []string{}
 	}
 	created := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
 			INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, predicate_type, step,
-				signer_key_ids, submitter_id, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()))
+				signer_key_ids, submitter_id, created_at, log_index)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11)
 			ON CONFLICT (project_id, id) DO NOTHING
 			RETURNING seq, created_at`,
 			a.ProjectID, a.ID, a.Envelope, a.PayloadType, a.StatementType, a.PredicateType, a.Step,
-			signers, a.SubmitterID, nullTime(a.CreatedAt),
+			signers, a.SubmitterID, nullTime(a.CreatedAt), index,
 		).Scan(&a.Seq, &a.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // the project has it already: read it once this transaction is over
@@ -55,23 +74,57 @@ func (s *Store) InsertAttestation(ctx context.Context, a store.Attestation) (sto
 			return err
 		}
 		created = true
-		return insertArtifacts(ctx, tx, a)
+		batch := &pgx.Batch{}
+		batch.Queue(`DELETE FROM log_orphans WHERE log_index = $1`, index)
+		queueArtifacts(batch, a)
+		return tx.SendBatch(ctx, batch).Close()
 	})
-	if err != nil {
-		return store.Attestation{}, false, fmt.Errorf("insert attestation %s: %w", a.ID, classify(ctx, err))
-	}
-	if !created {
-		existing, err := s.GetAttestation(ctx, a.ProjectID, a.ID)
-		if err != nil {
-			return store.Attestation{}, false, fmt.Errorf("insert attestation %s: read the stored one: %w", a.ID, err)
+	switch {
+	case logIndexTaken(err):
+		// ON CONFLICT arbitrates on (project_id, id) only: a concurrent insert of this same attestation with the
+		// same log index that commits first shows up as a conflict on log_index (TestInsertRaceOnLogIndex forces
+		// it). Then the row is ours to return.
+		existing, getErr := s.existing(ctx, a.ProjectID, a.ID)
+		if !errors.Is(getErr, store.ErrNotFound) {
+			return existing, false, getErr
 		}
-		return existing, false, nil
+		return store.Attestation{}, false, fmt.Errorf("insert attestation %s: log index %d belongs to another "+
+			"attestation: %w", a.ID, index, classify(ctx, err))
+	case err != nil:
+		return store.Attestation{}, false, fmt.Errorf("insert attestation %s: %w", a.ID, classify(ctx, err))
+	case !created:
+		existing, err := s.existing(ctx, a.ProjectID, a.ID)
+		return existing, false, err
 	}
 	a.CreatedAt = a.CreatedAt.UTC()
 	a.SignerKeyIDs = emptyNil(a.SignerKeyIDs)
 	a.Subjects = emptyNil(a.Subjects)
 	a.Materials = emptyNil(a.Materials)
 	return a, true, nil
+}
+
+// existing reads the row that made an insert of (projectID, id) store nothing. A row without a log index is
+// not returned: reads never show those, and the caller must not take it for its own.
+func (s *Store) existing(ctx context.Context, projectID int64, id string) (store.Attestation, error) {
+	page, err := s.queryAttestations(ctx,
+		`SELECT `+attestationColumns+` FROM attestations WHERE project_id = $1 AND id = $2`, projectID, id)
+	switch {
+	case err != nil:
+		return store.Attestation{}, fmt.Errorf("insert attestation %s: read the stored one: %w", id, err)
+	case len(page) == 0:
+		return store.Attestation{}, fmt.Errorf("insert attestation %s: read the stored one: %w", id, store.ErrNotFound)
+	case page[0].LogIndex == nil:
+		return store.Attestation{}, fmt.Errorf("insert attestation %s: the project has a row with this id and no "+
+			"log index, which attestd did not write (attestd audit reports it)", id)
+	}
+	return page[0], nil
+}
+
+// logIndexTaken reports whether err is the violation of the unique index on attestations.log_index.
+func logIndexTaken(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation &&
+		pgErr.ConstraintName == "attestations_log_index_key"
 }
 
 // artifactTables are the tables of subjects and materials, in the order of artifactKind.
@@ -84,10 +137,9 @@ const (
 	materials
 )
 
-// insertArtifacts stores the index rows of the new attestation a (subjects, materials, signers): one INSERT
-// per table over arrays, all sent in one round trip.
-func insertArtifacts(ctx context.Context, tx pgx.Tx, a store.Attestation) error {
-	batch := &pgx.Batch{}
+// queueArtifacts queues the index rows of the new attestation a (subjects, materials, signers): one INSERT per
+// table over arrays, to be sent in one round trip.
+func queueArtifacts(batch *pgx.Batch, a store.Attestation) {
 	for kind, list := range [...][]store.Artifact{subjects: a.Subjects, materials: a.Materials} {
 		if len(list) == 0 {
 			continue
@@ -110,29 +162,45 @@ func insertArtifacts(ctx context.Context, tx pgx.Tx, a store.Attestation) error 
 			SELECT DISTINCT $1::bigint, $2::bigint, k FROM unnest($3::text[]) AS k`,
 			a.ProjectID, a.Seq, a.SignerKeyIDs)
 	}
-	if batch.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, batch).Close()
 }
 
-// GetAttestation returns the project's attestation id, or store.ErrNotFound.
+// GetAttestation returns the project's attestation id, or store.ErrNotFound. A row without a log index is
+// not found.
 func (s *Store) GetAttestation(ctx context.Context, projectID int64, id string) (store.Attestation, error) {
-	row := s.pool.QueryRow(ctx,
-		`SELECT `+attestationColumns+` FROM attestations WHERE project_id = $1 AND id = $2`, projectID, id)
-	a, err := scanAttestation(row)
+	page, err := s.queryAttestations(ctx, `SELECT `+attestationColumns+` FROM attestations
+		WHERE project_id = $1 AND id = $2 AND log_index IS NOT NULL`, projectID, id)
 	if err != nil {
-		return store.Attestation{}, fmt.Errorf("attestation %s: %w", id, classify(ctx, err))
-	}
-	page := []store.Attestation{a}
-	if err := s.loadArtifacts(ctx, projectID, page); err != nil {
 		return store.Attestation{}, fmt.Errorf("attestation %s: %w", id, err)
+	}
+	if len(page) == 0 {
+		return store.Attestation{}, fmt.Errorf("attestation %s: %w", id, store.ErrNotFound)
 	}
 	return page[0], nil
 }
 
-// loadArtifacts fills in the subjects and materials of the project's attestations in page, with one query.
-func (s *Store) loadArtifacts(ctx context.Context, projectID int64, page []store.Attestation) error {
+// queryAttestations runs sql, a SELECT of attestationColumns, and returns its rows with their subjects and
+// materials: two queries, however many rows.
+func (s *Store) queryAttestations(ctx context.Context, sql string, args ...any) ([]store.Attestation, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, classify(ctx, err)
+	}
+	page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Attestation, error) {
+		return scanAttestation(row)
+	})
+	if err != nil {
+		return nil, classify(ctx, err)
+	}
+	if err := s.loadArtifacts(ctx, page); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// loadArtifacts fills in the subjects and materials of the attestations in page, of any projects, with one
+// query. Seq identifies an attestation in every project, and the foreign keys of the artifact tables hold the
+// artifacts to the project of their attestation.
+func (s *Store) loadArtifacts(ctx context.Context, page []store.Attestation) error {
 	if len(page) == 0 {
 		return nil
 	}
@@ -144,11 +212,11 @@ func (s *Store) loadArtifacts(ctx context.Context, projectID int64, page []store
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT 0, attestation_seq, ord, name, algorithm, digest FROM attestation_subjects
-		WHERE project_id = $1 AND attestation_seq = ANY($2)
+		WHERE attestation_seq = ANY($1)
 		UNION ALL
 		SELECT 1, attestation_seq, ord, name, algorithm, digest FROM attestation_materials
-		WHERE project_id = $1 AND attestation_seq = ANY($2)
-		ORDER BY 2, 1, 3`, projectID, seqs)
+		WHERE attestation_seq = ANY($1)
+		ORDER BY 2, 1, 3`, seqs)
 	if err != nil {
 		return fmt.Errorf("load subjects and materials: %w", classify(ctx, err))
 	}

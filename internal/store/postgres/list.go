@@ -6,33 +6,28 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/attestd/attestd/internal/store"
 )
 
-// defaultPageSize is the page size of a Filter without Limit.
-const defaultPageSize = 100
-
 // ListAttestations returns the project's attestations that match f, newest first (descending Seq), at most
-// f.Limit of them (100 if Limit is not positive, never more than store.MaxPageSize). Filter values are
-// compared for equality, so `%`, `_` and quotes in them have no special meaning.
+// f.Limit of them (see pageSize). Rows without a log index are left out. Filter values are compared for
+// equality, so `%`, `_` and quotes in them have no special meaning.
 func (s *Store) ListAttestations(ctx context.Context, projectID int64, f store.Filter) ([]store.Attestation, error) {
 	sql, args := listQuery(projectID, f)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	page, err := s.queryAttestations(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list attestations of project %d: %w", projectID, classify(ctx, err))
-	}
-	page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Attestation, error) {
-		return scanAttestation(row)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list attestations of project %d: %w", projectID, classify(ctx, err))
-	}
-	if err := s.loadArtifacts(ctx, projectID, page); err != nil {
 		return nil, fmt.Errorf("list attestations of project %d: %w", projectID, err)
 	}
 	return page, nil
+}
+
+// pageSize is the number of rows that a request for limit returns at most: store.DefaultPageSize if limit is
+// not positive, never more than store.MaxPageSize.
+func pageSize(limit int) int {
+	if limit <= 0 {
+		return store.DefaultPageSize
+	}
+	return min(limit, store.MaxPageSize)
 }
 
 // listQuery builds the one SELECT of ListAttestations. Only conditions for the fields that f sets are
@@ -41,6 +36,7 @@ func (s *Store) ListAttestations(ctx context.Context, projectID int64, f store.F
 func listQuery(projectID int64, f store.Filter) (string, []any) {
 	var q query
 	q.where("a.project_id = %s", projectID)
+	q.conds = append(q.conds, "a.log_index IS NOT NULL")
 	if f.AfterSeq > 0 {
 		q.where("a.seq < %s", f.AfterSeq)
 	}
@@ -63,13 +59,8 @@ func listQuery(projectID int64, f store.Filter) (string, []any) {
 	q.artifact(subjects, f.SubjectAlgorithm, f.SubjectDigest)
 	q.artifact(materials, f.MaterialAlgorithm, f.MaterialDigest)
 
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultPageSize
-	}
-	limit = min(limit, store.MaxPageSize)
 	sql := `SELECT ` + attestationColumns + ` FROM attestations a WHERE ` + strings.Join(q.conds, " AND ") +
-		` ORDER BY a.seq DESC LIMIT ` + q.arg(limit)
+		` ORDER BY a.seq DESC LIMIT ` + q.arg(pageSize(f.Limit))
 	return sql, q.args
 }
 

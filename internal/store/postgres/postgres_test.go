@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -26,12 +27,13 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		st, err := postgres.Open(t.Context(), dbtest.New(t))
+	storetest.RunTamper(t, func(t *testing.T) (store.Store, storetest.Tamperer) {
+		url := dbtest.New(t)
+		st, err := postgres.Open(t.Context(), url)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
-		return st // Run closes it
+		return st, newTamperer(t, url) // RunTamper closes the store
 	})
 }
 
@@ -240,13 +242,13 @@ func TestListUsesIndexes(t *testing.T) {
 	}
 	conn := connect(t, url)
 	// 20,000 attestations over ten projects: 50 steps, 20 predicate types, 200 signers, one subject and one
-	// material each with its own digest, one second apart.
+	// material each with its own digest, one second apart, each with its log index.
 	_, err = conn.Exec(ctx, `
 		INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, predicate_type, step,
-			signer_key_ids, submitter_id, created_at)
+			signer_key_ids, submitter_id, created_at, log_index)
 		SELECT 1 + i % 10, encode(sha256(convert_to(i::text, 'UTF8')), 'hex'), convert_to(i::text, 'UTF8'), 'x', 'y',
 			'p' || i / 10 % 20, 'step-' || i / 10 % 50, ARRAY[encode(sha256(convert_to('k' || i / 10 % 200, 'UTF8')), 'hex')],
-			't', timestamptz '2026-01-01' + i * interval '1 second'
+			't', timestamptz '2026-01-01' + i * interval '1 second', i - 1
 		FROM generate_series(1, 20000) AS i;
 		INSERT INTO attestation_subjects (project_id, attestation_seq, ord, name, algorithm, digest)
 		SELECT project_id, seq, 1, 'out', 'sha256', encode(sha256(envelope || '\x01'::bytea), 'hex') FROM attestations;
@@ -305,7 +307,8 @@ func TestSchemaChecks(t *testing.T) {
 	env := []byte(`{"payloadType":"application/vnd.in-toto+json"}`)
 	sum := sha256.Sum256(env)
 	good := store.Attestation{ProjectID: p.ID, ID: hex.EncodeToString(sum[:]), Envelope: env,
-		PayloadType: "application/vnd.in-toto+json", StatementType: "https://in-toto.io/Statement/v1"}
+		PayloadType: "application/vnd.in-toto+json", StatementType: "https://in-toto.io/Statement/v1",
+		LogIndex: new(uint64(0))}
 	hash := sha256.Sum256([]byte("secret"))
 	keyID := strings.Repeat("0f", 32)
 
@@ -328,6 +331,15 @@ func TestSchemaChecks(t *testing.T) {
 			_, _, err := st.InsertAttestation(ctx, a)
 			return err
 		}(),
+		"log index beyond bigint": func() error {
+			a := good
+			a.LogIndex = new(uint64(math.MaxInt64) + 1)
+			_, _, err := st.InsertAttestation(ctx, a)
+			return err
+		}(),
+		"watermark beyond bigint": st.SetLogWatermark(ctx, math.MaxUint64),
+		"orphan leaf beyond bigint": st.AddOrphanLeaves(ctx,
+			[]store.OrphanLeaf{{LogIndex: 1}, {LogIndex: math.MaxInt64 + 1, Entry: []byte("x")}}),
 		"unknown role": st.CreateToken(ctx, store.Token{ID: "t1", Hash: hash[:], ProjectID: p.ID, Role: "root"}),
 		"server-admin token in a project": st.CreateToken(ctx,
 			store.Token{ID: "t2", Hash: hash[:], ProjectID: p.ID, Role: store.RoleServerAdmin}),
@@ -363,7 +375,7 @@ func TestMissingProjectIsNotFound(t *testing.T) {
 			Scheme: "ed25519", PublicPEM: "pem"}),
 		"attestation": func() error {
 			_, _, err := st.InsertAttestation(ctx, store.Attestation{ProjectID: 42, ID: hex.EncodeToString(sum[:]),
-				Envelope: env, PayloadType: "x", StatementType: "y"})
+				Envelope: env, PayloadType: "x", StatementType: "y", LogIndex: new(uint64(0))})
 			return err
 		}(),
 	} {
@@ -409,7 +421,7 @@ func TestDefaultsAndRevokeTwice(t *testing.T) {
 	env := []byte("{}")
 	sum := sha256.Sum256(env)
 	a, _, err := st.InsertAttestation(ctx, store.Attestation{ProjectID: p.ID, ID: hex.EncodeToString(sum[:]),
-		Envelope: env, PayloadType: "x", StatementType: "y",
+		Envelope: env, PayloadType: "x", StatementType: "y", LogIndex: new(uint64(0)),
 		SignerKeyIDs: []string{strings.Repeat("b", 64), strings.Repeat("a", 64)}})
 	if err != nil {
 		t.Fatal(err)

@@ -12,14 +12,14 @@ import (
 )
 
 var attestationTests = []test{
-	{"InsertAndGet", testInsertAndGet},
-	{"InsertIsIdempotent", testInsertIdempotent},
-	{"ConcurrentInsertsOfOneID", testInsertConcurrent},
-	{"SameIDInTwoProjects", testSameIDInTwoProjects},
-	{"ProjectIsolation", testAttestationIsolation},
-	{"GetNotFound", testGetNotFound},
-	{"EnvelopeBytes", testEnvelopeBytes},
-	{"ManyArtifacts", testManyArtifacts},
+	{name: "InsertAndGet", run: testInsertAndGet},
+	{name: "InsertIsIdempotent", run: testInsertIdempotent},
+	{name: "ConcurrentInsertsOfOneID", run: testInsertConcurrent},
+	{name: "SameIDInTwoProjects", run: testSameIDInTwoProjects},
+	{name: "ProjectIsolation", run: testAttestationIsolation},
+	{name: "GetNotFound", run: testGetNotFound},
+	{name: "EnvelopeBytes", run: testEnvelopeBytes},
+	{name: "ManyArtifacts", run: testManyArtifacts},
 }
 
 func testInsertAndGet(t *testing.T, s store.Store) {
@@ -42,6 +42,7 @@ func testInsertAndGet(t *testing.T, s store.Store) {
 		a.SignerKeyIDs[0], a.SignerKeyIDs[1] = a.SignerKeyIDs[1], a.SignerKeyIDs[0]
 	}
 	a.CreatedAt = at(time.Minute + 42*time.Microsecond)
+	a.LogIndex = nextLogIndex(s)
 
 	stored := mustInsert(t, s, a)
 	if stored.Seq <= 0 {
@@ -61,6 +62,7 @@ func testInsertAndGet(t *testing.T, s store.Store) {
 	bare := newAttestation(p.ID, "bare")
 	bare.StatementType, bare.PredicateType, bare.Step = "link", "", ""
 	bare.Subjects, bare.Materials, bare.SignerKeyIDs = nil, nil, nil
+	bare.LogIndex = nextLogIndex(s)
 	storedBare := mustInsert(t, s, bare)
 	if storedBare.Seq <= stored.Seq {
 		t.Errorf("Seq of a later insert = %d, not above %d", storedBare.Seq, stored.Seq)
@@ -73,22 +75,30 @@ func testInsertAndGet(t *testing.T, s store.Store) {
 	checkAttestation(t, "GetAttestation of a bare attestation", got, bare)
 }
 
+// testInsertIdempotent: a second insert of one id stores nothing and returns the original, whether it comes
+// with the original's log index (a retry) or with another one (the caller sorts that out).
 func testInsertIdempotent(t *testing.T, s store.Store) {
 	p := mustProject(t, s, "alpha")
 	first := mustInsert(t, s, newAttestation(p.ID, "a"))
 
-	again := newAttestation(p.ID, "a")
-	again.SubmitterID = "tok-someone-else"
-	again.CreatedAt = at(time.Hour)
-	again.Step = "other"
-	stored, created, err := s.InsertAttestation(t.Context(), again)
-	if err != nil {
-		t.Fatalf("second InsertAttestation: %v", err)
+	for _, index := range []*uint64{first.LogIndex, nextLogIndex(s)} {
+		again := newAttestation(p.ID, "a")
+		again.SubmitterID = "tok-someone-else"
+		again.CreatedAt = at(time.Hour)
+		again.Step = "other"
+		again.LogIndex = index
+		stored, created, err := s.InsertAttestation(t.Context(), again)
+		if err != nil {
+			t.Fatalf("second InsertAttestation with log index %d: %v", *index, err)
+		}
+		if created {
+			t.Errorf("second InsertAttestation of one id with log index %d: created = true", *index)
+		}
+		checkAttestation(t, fmt.Sprint("second InsertAttestation with log index ", *index), stored, first)
 	}
-	if created {
-		t.Error("second InsertAttestation of one id: created = true")
+	if _, err := s.AttestationAtIndex(t.Context(), *first.LogIndex+1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("AttestationAtIndex of the index that the second insert brought: err = %v, want ErrNotFound", err)
 	}
-	checkAttestation(t, "second InsertAttestation returns the original", stored, first)
 	got, err := s.GetAttestation(t.Context(), p.ID, first.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +113,9 @@ func testInsertIdempotent(t *testing.T, s store.Store) {
 	}
 }
 
+// testInsertConcurrent: racers insert one attestation, each pair of them with one log index (as if a pair
+// retried one submission, and the pairs submitted it separately). Exactly one creates the row; the others,
+// its twin included, get it back.
 func testInsertConcurrent(t *testing.T, s store.Store) {
 	const n = 20
 	ctx := t.Context()
@@ -110,11 +123,19 @@ func testInsertConcurrent(t *testing.T, s store.Store) {
 	stored := make([]store.Attestation, n)
 	created := make([]bool, n)
 	errs := make([]error, n)
+	logIndex := make([]*uint64, n)
+	for i := range n {
+		logIndex[i] = logIndex[i/2*2]
+		if i%2 == 0 {
+			logIndex[i] = nextLogIndex(s)
+		}
+	}
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			a := newAttestation(p.ID, "contested")
 			a.SubmitterID = fmt.Sprint("tok-racer-", i)
+			a.LogIndex = logIndex[i]
 			stored[i], created[i], errs[i] = s.InsertAttestation(ctx, a)
 		})
 	}
@@ -136,6 +157,9 @@ func testInsertConcurrent(t *testing.T, s store.Store) {
 	}
 	if got := stored[winner].SubmitterID; got != fmt.Sprint("tok-racer-", winner) {
 		t.Errorf("the creator got back submitter %q", got)
+	}
+	if got := fmtIndex(stored[winner].LogIndex); got != fmtIndex(logIndex[winner]) {
+		t.Errorf("the creator got back log index %s, sent %s", got, fmtIndex(logIndex[winner]))
 	}
 	for i := range n {
 		checkAttestation(t, fmt.Sprint("InsertAttestation ", i), stored[i], stored[winner])
@@ -242,6 +266,7 @@ func testEnvelopeBytes(t *testing.T, s store.Store) {
 	} {
 		a := newAttestation(p.ID, name)
 		setEnvelope(&a, env)
+		a.LogIndex = nextLogIndex(s)
 		stored := mustInsert(t, s, a)
 		got, err := s.GetAttestation(t.Context(), p.ID, a.ID)
 		if err != nil {
@@ -270,6 +295,7 @@ func testManyArtifacts(t *testing.T, s store.Store) {
 		a.Materials = append(a.Materials, store.Artifact{
 			Name: fmt.Sprintf("src/%04d", i%7), Algorithm: "sha256", Digest: digest(fmt.Sprint("src ", i))})
 	}
+	a.LogIndex = nextLogIndex(s)
 	stored := mustInsert(t, s, a)
 	got, err := s.GetAttestation(t.Context(), p.ID, a.ID)
 	if err != nil {

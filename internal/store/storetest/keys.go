@@ -9,11 +9,11 @@ import (
 )
 
 var keyTests = []test{
-	{"AddAndList", testKeyAddAndList},
-	{"Duplicate", testKeyDuplicate},
-	{"SameIDInTwoProjects", testKeySameIDInTwoProjects},
-	{"Revoke", testKeyRevoke},
-	{"RevokeElsewhere", testKeyRevokeElsewhere},
+	{name: "AddAndList", run: testKeyAddAndList},
+	{name: "Duplicate", run: testKeyDuplicate},
+	{name: "SameIDInTwoProjects", run: testKeySameIDInTwoProjects},
+	{name: "Revoke", run: testKeyRevoke},
+	{name: "RevokeElsewhere", run: testKeyRevokeElsewhere},
 }
 
 // newKey is a key of projectID named by label.

@@ -12,16 +12,13 @@ import (
 )
 
 var listTests = []test{
-	{"Filters", testListFilters},
-	{"NewestFirst", testListNewestFirst},
-	{"Pagination", testListPagination},
-	{"LimitCap", testListLimitCap},
-	{"LiteralValues", testListLiteral},
-	{"TimeRange", testListTimeRange},
+	{name: "Filters", run: testListFilters},
+	{name: "NewestFirst", run: testListNewestFirst},
+	{name: "Pagination", run: testListPagination},
+	{name: "LimitCap", run: testListLimitCap},
+	{name: "LiteralValues", run: testListLiteral},
+	{name: "TimeRange", run: testListTimeRange},
 }
-
-// defaultPageSize is the page of a Filter without Limit. store.go does not name it yet; both backends use 100.
-const defaultPageSize = 100
 
 const (
 	predSLSA = "https://slsa.dev/provenance/v1"
@@ -101,7 +98,7 @@ func expect(all []store.Attestation, f store.Filter) []store.Attestation {
 	slices.SortFunc(out, func(a, b store.Attestation) int { return cmp.Compare(b.Seq, a.Seq) })
 	limit := f.Limit
 	if limit <= 0 {
-		limit = defaultPageSize
+		limit = store.DefaultPageSize
 	}
 	return out[:min(len(out), limit, store.MaxPageSize)]
 }
@@ -246,7 +243,7 @@ func testListPagination(t *testing.T, s store.Store) {
 	}
 }
 
-// testListLimitCap: a page never exceeds store.MaxPageSize, and no Limit means defaultPageSize.
+// testListLimitCap: a page never exceeds store.MaxPageSize, and no Limit means store.DefaultPageSize.
 func testListLimitCap(t *testing.T, s store.Store) {
 	p := mustProject(t, s, "alpha")
 	const n, workers = store.MaxPageSize + 1, 4
@@ -256,6 +253,7 @@ func testListLimitCap(t *testing.T, s store.Store) {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
 				a := newAttestation(p.ID, fmt.Sprint("cap-", i))
+				a.LogIndex = new(uint64(i))
 				if _, _, err := s.InsertAttestation(t.Context(), a); err != nil {
 					errs[w] = err
 					return
@@ -270,7 +268,7 @@ func testListLimitCap(t *testing.T, s store.Store) {
 		}
 	}
 	for _, tc := range []struct{ limit, want int }{
-		{0, defaultPageSize},
+		{0, store.DefaultPageSize},
 		{3, 3},
 		{store.MaxPageSize, store.MaxPageSize},
 		{store.MaxPageSize + 1, store.MaxPageSize},
@@ -285,6 +283,20 @@ func testListLimitCap(t *testing.T, s store.Store) {
 		}
 		if !slices.IsSortedFunc(got, func(a, b store.Attestation) int { return cmp.Compare(b.Seq, a.Seq) }) {
 			t.Errorf("Limit %d: not newest first", tc.limit)
+		}
+	}
+	// The scan of the log is capped alike.
+	for _, limit := range []int{store.MaxPageSize, store.MaxPageSize + 1, 1 << 30} {
+		got, err := s.ScanByLogIndex(t.Context(), 0, limit)
+		if err != nil {
+			t.Fatalf("ScanByLogIndex limit %d: %v", limit, err)
+		}
+		if len(got) != store.MaxPageSize {
+			t.Errorf("ScanByLogIndex limit %d: %d rows, want %d", limit, len(got), store.MaxPageSize)
+		} else if first, last := fmtIndex(got[0].LogIndex), fmtIndex(got[len(got)-1].LogIndex); first != "0" ||
+			last != fmt.Sprint(store.MaxPageSize-1) {
+			t.Errorf("ScanByLogIndex limit %d: log indices %s to %s, want 0 to %d", limit, first, last,
+				store.MaxPageSize-1)
 		}
 	}
 }

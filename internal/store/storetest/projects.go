@@ -8,10 +8,10 @@ import (
 )
 
 var projectTests = []test{
-	{"CreateAndGet", testProjectCreateAndGet},
-	{"DuplicateName", testProjectDuplicateName},
-	{"NotFound", testProjectNotFound},
-	{"ListByName", testProjectList},
+	{name: "CreateAndGet", run: testProjectCreateAndGet},
+	{name: "DuplicateName", run: testProjectDuplicateName},
+	{name: "NotFound", run: testProjectNotFound},
+	{name: "ListByName", run: testProjectList},
 }
 
 func testProjectCreateAndGet(t *testing.T, s store.Store) {

@@ -11,44 +11,76 @@
 //		})
 //	}
 //
+// Some promises are about rows that attestd did not write (an attestation without a log index is invisible to
+// reads). The suite makes such rows through a Tamperer, which writes to the store's database behind its back;
+// a backend that provides one calls RunTamper instead of Run, and Run skips those tests (group Tamper).
+//
 // The suite knows nothing of any database. Beyond the comments of store.go it expects what attestd relies on:
-//   - a Filter without Limit returns at most 100 attestations (defaultPageSize);
+//   - a Filter without Limit returns at most store.DefaultPageSize attestations;
 //   - ListProjects orders names byte by byte, not by a locale;
 //   - TokenByHash finds revoked tokens too (the caller checks RevokedAt);
-//   - times round-trip to the microsecond, compared as instants; nil and empty slices are alike.
+//   - times round-trip to the microsecond, compared as instants; nil and empty slices are alike;
+//   - InsertAttestation without a LogIndex is an error that is none of the sentinels, and stores nothing;
+//   - InsertAttestation of an id that the project has as a row without log index is an error: the row is
+//     neither returned nor claimed.
 //
 // Its fixtures use valid values (ids are the sha256 of the envelope, key ids 64 lowercase hex digits, token
-// hashes 32 bytes) so that a backend may check them. Tests run in parallel and never sleep to order events;
-// concurrency tests count outcomes.
+// hashes 32 bytes, log indices unique in each store) so that a backend may check them. Tests run in parallel
+// and never sleep to order events; concurrency tests count outcomes.
 package storetest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/attestd/attestd/internal/store"
 )
 
-// Run runs the suite. open is called once by every subtest, from parallel subtests, and must return a new
-// store with no data in it; Run closes that store when the subtest ends.
+// Run runs the suite but the tests that need a Tamperer, which it skips. open is called once by every subtest,
+// from parallel subtests, and must return a new store with no data in it; Run closes that store when the
+// subtest ends.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	run(t, func(t *testing.T) (store.Store, Tamperer) { return open(t), nil }, false)
+}
+
+// RunTamper runs the whole suite, the tests that need a Tamperer included. open is called as in Run and returns,
+// with the new store, a Tamperer that writes to the same database.
+func RunTamper(t *testing.T, open func(t *testing.T) (store.Store, Tamperer)) {
+	run(t, open, true)
+}
+
+// Tamperer writes to a store's database behind the store's back, as an operator with write access to the
+// database could. It is part of a backend's tests, never of the backend.
+type Tamperer interface {
+	// InsertUnlogged stores a, its subjects, materials and signers as InsertAttestation would, but without a
+	// log index (a.LogIndex is ignored), and with a.CreatedAt as it is. The store assigns Seq.
+	InsertUnlogged(ctx context.Context, a store.Attestation) error
+}
+
+func run(t *testing.T, open func(t *testing.T) (store.Store, Tamperer), withTamperer bool) {
 	groups := []struct {
 		name  string
 		tests []test
 	}{
-		{"Ping", []test{{"Answers", testPing}}},
+		{"Ping", []test{{name: "Answers", run: testPing}}},
 		{"Projects", projectTests},
 		{"Tokens", tokenTests},
 		{"Bootstrap", bootstrapTests},
 		{"Keys", keyTests},
 		{"Attestations", attestationTests},
 		{"List", listTests},
+		{"Log", logTests},
+		{"Tamper", tamperTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -56,9 +88,20 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			for _, tc := range g.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					s := open(t)
+					if tc.tamper != nil && !withTamperer {
+						t.Skip("needs a Tamperer: the backend's test calls storetest.RunTamper")
+					}
+					s, tm := open(t)
 					t.Cleanup(s.Close)
-					tc.run(t, s)
+					t.Cleanup(func() { logIndexes.Delete(s) })
+					if tc.tamper == nil {
+						tc.run(t, s)
+						return
+					}
+					if tm == nil {
+						t.Fatal("RunTamper: open returned no Tamperer")
+					}
+					tc.tamper(t, s, tm)
 				})
 			}
 		})
@@ -69,6 +112,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 type test struct {
 	name string
 	run  func(t *testing.T, s store.Store)
+	// tamper, set instead of run, is a test that writes behind the store's back with tm.
+	tamper func(t *testing.T, s store.Store, tm Tamperer)
 }
 
 func testPing(t *testing.T, s store.Store) {
@@ -139,8 +184,22 @@ func mustProject(t *testing.T, s store.Store, name string) store.Project {
 	return p
 }
 
+// logIndexes holds the next log index of each store of the running tests (store.Store -> *atomic.Uint64).
+var logIndexes sync.Map
+
+// nextLogIndex returns a log index that no other call for s returned: 0, 1, 2, ... in the order of the calls.
+// Tests that choose indices themselves do not mix them with these.
+func nextLogIndex(s store.Store) *uint64 {
+	c, _ := logIndexes.LoadOrStore(s, new(atomic.Uint64))
+	return new(c.(*atomic.Uint64).Add(1) - 1)
+}
+
+// mustInsert inserts a new attestation and returns it as stored. An a without LogIndex gets nextLogIndex(s).
 func mustInsert(t *testing.T, s store.Store, a store.Attestation) store.Attestation {
 	t.Helper()
+	if a.LogIndex == nil {
+		a.LogIndex = nextLogIndex(s)
+	}
 	stored, created, err := s.InsertAttestation(t.Context(), a)
 	if err != nil {
 		t.Fatalf("InsertAttestation(%s): %v", a.ID, err)
@@ -148,7 +207,18 @@ func mustInsert(t *testing.T, s store.Store, a store.Attestation) store.Attestat
 	if !created {
 		t.Fatalf("InsertAttestation(%s): created = false for a new attestation", a.ID)
 	}
+	if stored.LogIndex == nil || *stored.LogIndex != *a.LogIndex {
+		t.Fatalf("InsertAttestation(%s): LogIndex %s returned, want %d", a.ID, fmtIndex(stored.LogIndex), *a.LogIndex)
+	}
 	return stored
+}
+
+// fmtIndex shows a log index, or that there is none.
+func fmtIndex(i *uint64) string {
+	if i == nil {
+		return "none"
+	}
+	return strconv.FormatUint(*i, 10)
 }
 
 // Comparisons treat nil and empty slices alike, and times by instant (a backend may return any location).
@@ -232,6 +302,7 @@ func checkAttestation(t *testing.T, what string, got, want store.Attestation) {
 	field("SignerKeyIDs", got.SignerKeyIDs, want.SignerKeyIDs)
 	field("SubmitterID", got.SubmitterID, want.SubmitterID)
 	field("CreatedAt", got.CreatedAt, want.CreatedAt)
+	field("LogIndex", fmtIndex(got.LogIndex), fmtIndex(want.LogIndex))
 	field("Seq", got.Seq, want.Seq)
 	if len(diffs) > 0 {
 		t.Errorf("%s: attestation %.12s differs:\n\t%s", what, want.ID, strings.Join(diffs, "\n\t"))
@@ -264,6 +335,15 @@ func checkEqual[T any](t *testing.T, what string, got, want T) {
 }
 
 func timePtr(t time.Time) *time.Time { return &t }
+
+// indices lists the log indices of attestations, for messages and comparisons.
+func indices(list []store.Attestation) []string {
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = fmtIndex(a.LogIndex)
+	}
+	return out
+}
 
 // ids lists the ids of attestations, with their seq, for messages and comparisons.
 func ids(list []store.Attestation) []string {

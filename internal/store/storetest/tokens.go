@@ -11,17 +11,17 @@ import (
 )
 
 var tokenTests = []test{
-	{"CreateAndLookup", testTokenCreateAndLookup},
-	{"Duplicate", testTokenDuplicate},
-	{"NotFound", testTokenNotFound},
-	{"ListPerProject", testTokenList},
-	{"Revoke", testTokenRevoke},
-	{"RevokeElsewhere", testTokenRevokeElsewhere},
+	{name: "CreateAndLookup", run: testTokenCreateAndLookup},
+	{name: "Duplicate", run: testTokenDuplicate},
+	{name: "NotFound", run: testTokenNotFound},
+	{name: "ListPerProject", run: testTokenList},
+	{name: "Revoke", run: testTokenRevoke},
+	{name: "RevokeElsewhere", run: testTokenRevokeElsewhere},
 }
 
 var bootstrapTests = []test{
-	{"Once", testBootstrapOnce},
-	{"Concurrent", testBootstrapConcurrent},
+	{name: "Once", run: testBootstrapOnce},
+	{name: "Concurrent", run: testBootstrapConcurrent},
 }
 
 // newToken is a token of projectID named by label (a server-admin token for project 0).

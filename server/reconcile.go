@@ -1,0 +1,163 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/tlog"
+)
+
+// ReconcileReport says what Reconcile found.
+type ReconcileReport struct {
+	LogSize    uint64 // the log's size when reconciled
+	Scanned    uint64 // leaves checked, from the stored watermark to LogSize
+	NewOrphans int    // leaves without rows found now (never-acknowledged submissions)
+	Orphans    int    // orphan leaves claimable by retries, in all
+	Mismatches int    // leaves whose row commits to other bytes (tampering: run attestd audit)
+}
+
+// entryFor is the log entry of a stored attestation: it commits to the project, the id and the sha256 of the
+// envelope bytes as stored.
+func entryFor(projectName string, a store.Attestation) []byte {
+	sum := sha256.Sum256(a.Envelope)
+	return tlog.EntryFor(projectName, a.ID, hex.EncodeToString(sum[:]))
+}
+
+// Reconcile brings the database and the log into agreement; it must run before the server takes submissions
+// (Submit answers UNAVAILABLE until it has). The log is the source of truth for order: every leaf from the
+// stored watermark up to the log's size either has its row, or is recorded as an orphan — a submission that was
+// sequenced but never acknowledged, which a retry of the same envelope will claim.
+func (s *Server) Reconcile(ctx context.Context) (ReconcileReport, error) {
+	var rep ReconcileReport
+	if s.log == nil {
+		return rep, errors.New("reconcile: no log configured")
+	}
+	size, err := s.log.IntegratedSize(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("reconcile: log size: %w", err)
+	}
+	rep.LogSize = size
+	if size > 0 {
+		if _, _, err := s.log.AwaitIntegration(ctx, size-1); err != nil {
+			return rep, fmt.Errorf("reconcile: wait for a checkpoint of size %d: %w", size, err)
+		}
+	}
+	from, err := s.store.LogWatermark(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("reconcile: %w", err)
+	}
+	if from > size {
+		return rep, fmt.Errorf("reconcile: the database says leaves below %d are settled but the log has only %d: "+
+			"the log directory is older than the database (restored from another backup?)", from, size)
+	}
+	names := map[int64]string{}
+	var orphans []store.OrphanLeaf
+	next := from
+	for next < size {
+		rows, err := s.store.ScanByLogIndex(ctx, next, store.MaxPageSize)
+		if err != nil {
+			return rep, fmt.Errorf("reconcile: %w", err)
+		}
+		byIndex := map[uint64]store.Attestation{}
+		for _, r := range rows {
+			byIndex[*r.LogIndex] = r
+		}
+		end := size
+		if len(rows) == store.MaxPageSize {
+			end = min(size, *rows[len(rows)-1].LogIndex+1)
+		}
+		for i := next; i < end; i++ {
+			entry, err := s.log.Entry(ctx, i)
+			if err != nil {
+				return rep, fmt.Errorf("reconcile: read leaf %d: %w", i, err)
+			}
+			rep.Scanned++
+			row, ok := byIndex[i]
+			if !ok {
+				orphans = append(orphans, store.OrphanLeaf{LogIndex: i, Entry: entry, FoundAt: s.now()})
+				continue
+			}
+			name, err := s.projectName(ctx, names, row.ProjectID)
+			if err != nil {
+				return rep, fmt.Errorf("reconcile: %w", err)
+			}
+			if !bytes.Equal(entryFor(name, row), entry) {
+				rep.Mismatches++
+				s.logger.ErrorContext(ctx, "log leaf and database row disagree: run attestd audit", "log_index", i, "id", row.ID)
+			}
+		}
+		next = end
+	}
+	if len(orphans) > 0 {
+		if err := s.store.AddOrphanLeaves(ctx, orphans); err != nil {
+			return rep, fmt.Errorf("reconcile: record orphan leaves: %w", err)
+		}
+	}
+	if err := s.store.SetLogWatermark(ctx, size); err != nil {
+		return rep, fmt.Errorf("reconcile: %w", err)
+	}
+	all, err := s.store.ListOrphanLeaves(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("reconcile: %w", err)
+	}
+	claimable := make(map[string]uint64, len(all))
+	for _, o := range all {
+		claimable[string(o.Entry)] = o.LogIndex
+	}
+	if beyond, err := s.store.ScanByLogIndex(ctx, size, 1); err != nil {
+		return rep, fmt.Errorf("reconcile: %w", err)
+	} else if len(beyond) > 0 {
+		s.logger.ErrorContext(ctx, "database rows name leaves beyond the log's size: run attestd audit",
+			"log_size", size, "first_index", *beyond[0].LogIndex)
+	}
+	rep.NewOrphans, rep.Orphans = len(orphans), len(all)
+	s.seqMu.Lock()
+	s.seq = newSequencer(s.log, size, claimable)
+	s.seqMu.Unlock()
+	return rep, nil
+}
+
+func (s *Server) projectName(ctx context.Context, cache map[int64]string, id int64) (string, error) {
+	if name, ok := cache[id]; ok {
+		return name, nil
+	}
+	p, err := s.store.ProjectByID(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("project %d: %w", id, err)
+	}
+	cache[id] = p.Name
+	return p.Name, nil
+}
+
+// KeepWatermark stores the sequencer's watermark every interval until ctx ends, and once more at the end, so
+// that the next start-up's reconciliation scans only the leaves appended since.
+func (s *Server) KeepWatermark(ctx context.Context, interval time.Duration) {
+	save := func(ctx context.Context) {
+		q := s.sequencer()
+		if q == nil {
+			return
+		}
+		if err := s.store.SetLogWatermark(ctx, q.watermark()); err != nil {
+			s.logger.WarnContext(ctx, "store log watermark", "err", err)
+		}
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			save(sctx)
+			cancel()
+			return
+		case <-t.C:
+			save(ctx)
+		}
+	}
+}
