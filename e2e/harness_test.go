@@ -187,7 +187,8 @@ func (c *cli) run(args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, attest, args...)
 	cmd.Dir = c.dir
-	cmd.Env = append(os.Environ(), "ATTEST_SERVER="+c.d.grpcAddr, "ATTEST_TOKEN="+c.token)
+	cmd.Env = append(os.Environ(), "ATTEST_SERVER="+c.d.grpcAddr, "ATTEST_TOKEN="+c.token,
+		"ATTEST_CONFIG_DIR="+filepath.Join(c.dir, ".attest-config"))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

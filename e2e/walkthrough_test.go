@@ -3,13 +3,16 @@ package e2e
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/attestd/attestd/internal/store/dbtest"
+	"github.com/attestd/attestd/internal/tlog"
 )
 
 func fileSHA(t *testing.T, path string) string {
@@ -68,6 +71,35 @@ func TestWalkthrough(t *testing.T) {
 	out = projectAdmin.ok("--plaintext", "get", "--digest", "sha256:"+digest, "--json")
 	if strings.Count(out, id) != 1 {
 		t.Fatalf("after resubmission the attestation is listed %d times:\n%s", strings.Count(out, id), out)
+	}
+
+	// The log: the key from attestd log-key verifies the checkpoint served over HTTP, and the CLI verifies the
+	// inclusion proof of the envelope file against it.
+	attestdBin, _ := binaries(t)
+	keyOut, err := exec.Command(attestdBin, "log-key", "--data-dir", d.dataDir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := strings.TrimSpace(string(keyOut))
+	cpResp, err := http.Get("http://" + d.httpAddr + "/log/checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpRaw, _ := io.ReadAll(cpResp.Body)
+	cpResp.Body.Close()
+	if cp, err := tlog.VerifyCheckpoint(cpRaw, vkey); err != nil || cp.Size < 1 {
+		t.Fatalf("/log/checkpoint with the key from attestd log-key: %+v %v\n%s", cp, err, cpRaw)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "log.pub"), []byte(vkey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = runner.ok("--plaintext", "--log-key", "log.pub", "submit", "--wait", "build.intoto.json")
+	if !strings.Contains(out, "verified in log") {
+		t.Fatalf("submit --wait did not verify the inclusion proof:\n%s", out)
+	}
+	out = projectAdmin.ok("--plaintext", "--log-key", "log.pub", "log", "verify")
+	if !strings.Contains(out, "consistent") && !strings.Contains(out, "remembered") {
+		t.Fatalf("attest log verify: %s", out)
 	}
 
 	// The runner may not record a step its token does not allow; nothing new appears.

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is a running attestd (in process, over real TCP, on a fresh PostgreSQL database).
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	conn  *grpc.ClientConn
 	store store.Store
 	clock *clock
@@ -60,7 +61,7 @@ type env struct {
 	srv   *server.Server
 }
 
-func newEnv(t *testing.T, limits attestation.Limits) *env {
+func newEnv(t testing.TB, limits attestation.Limits) *env {
 	t.Helper()
 	ctx := context.Background()
 	url := dbtest.New(t)
@@ -88,7 +89,7 @@ func newEnv(t *testing.T, limits attestation.Limits) *env {
 }
 
 // serve runs srv on a loopback port until the test ends and returns a client connection to it.
-func serve(t *testing.T, srv *server.Server) *grpc.ClientConn {
+func serve(t testing.TB, srv *server.Server) *grpc.ClientConn {
 	t.Helper()
 	gs, _ := srv.NewGRPCServer(server.GRPCOptions{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,14 +108,19 @@ func serve(t *testing.T, srv *server.Server) *grpc.ClientConn {
 }
 
 // openLog opens a real Tessera log in dir with fast checkpoints.
-func openLog(t *testing.T, dir string) *tlog.Log {
+func openLog(t testing.TB, dir string) *tlog.Log {
+	t.Helper()
+	return openLogWith(t, dir, 10*time.Millisecond, 100*time.Millisecond)
+}
+
+func openLogWith(t testing.TB, dir string, batchAge, checkpointInterval time.Duration) *tlog.Log {
 	t.Helper()
 	signer, vkey, err := tlog.LoadOrCreateKey(dir, "attestd.test/log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lg, err := tlog.Open(context.Background(), tlog.Config{Dir: filepath.Join(dir, "log"), Signer: signer, VerifierKey: vkey,
-		BatchMaxAge: 10 * time.Millisecond, CheckpointInterval: 100 * time.Millisecond})
+		BatchMaxAge: batchAge, CheckpointInterval: checkpointInterval, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +169,7 @@ type signer struct {
 	id   string
 }
 
-func newSigner(t *testing.T) *signer {
+func newSigner(t testing.TB) *signer {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

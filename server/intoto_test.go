@@ -67,4 +67,3 @@ func TestSubmitClassicLink(t *testing.T) {
 		t.Fatal("tampered link accepted")
 	}
 }
-
