@@ -39,6 +39,7 @@ func (l *noopLog) ConsistencyProof(context.Context, uint64, uint64) ([][]byte, e
 	return nil, errNoop
 }
 func (l *noopLog) Entry(context.Context, uint64) ([]byte, error) { return nil, errNoop }
+func (l *noopLog) VerifierKey() string                           { return "" }
 
 // BenchmarkSubmit measures Submit on PostgreSQL with 4 KiB ed25519-signed envelopes from 64 concurrent
 // clients, with the Tessera log and, in the same run, with the log replaced by a no-op. Each sub-benchmark

@@ -107,6 +107,17 @@ func TestSubmitWaitProvesInclusion(t *testing.T) {
 		t.Fatal("proof accepted for another project's entry")
 	}
 
+	cpr, err := e.logs().GetCheckpoint(as(tok["reader"]), &attestdv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cpr.GetVerifierKey() != e.verifierKey() {
+		t.Fatalf("GetCheckpoint verifier key %q, want the log's %q", cpr.GetVerifierKey(), e.verifierKey())
+	}
+	if _, err := tlog.VerifyCheckpoint(cpr.GetCheckpoint(), cpr.GetVerifierKey()); err != nil {
+		t.Fatal(err)
+	}
+
 	// Resubmission: same index, no new leaf.
 	again, err := e.atts().Submit(as(tok["attestor"]), &attestdv1.SubmitRequest{Envelope: env, Wait: true})
 	if err != nil {

@@ -29,7 +29,8 @@ func (s *Server) GetCheckpoint(ctx context.Context, _ *attestdv1.GetCheckpointRe
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errLogUnavailable, err)
 	}
-	return &attestdv1.GetCheckpointResponse{Checkpoint: raw, Origin: cp.Origin, TreeSize: cp.Size, RootHash: cp.Hash}, nil
+	return &attestdv1.GetCheckpointResponse{Checkpoint: raw, Origin: cp.Origin, TreeSize: cp.Size, RootHash: cp.Hash,
+		VerifierKey: s.log.VerifierKey()}, nil
 }
 
 // GetInclusionProof proves an attestation's leaf against a checkpoint.

@@ -17,6 +17,7 @@ type Log interface {
 	InclusionProof(ctx context.Context, index, treeSize uint64) ([][]byte, error)
 	ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error)
 	Entry(ctx context.Context, index uint64) ([]byte, error)
+	VerifierKey() string
 }
 
 // sequencer hands out log indices for new attestations and keeps what the reconciler needs after a crash: the

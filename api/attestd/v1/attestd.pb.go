@@ -1832,10 +1832,13 @@ func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
 type GetCheckpointResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The signed note, exactly as published.
-	Checkpoint    []byte `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	Origin        string `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
-	TreeSize      uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
-	RootHash      []byte `protobuf:"bytes,4,opt,name=root_hash,json=rootHash,proto3" json:"root_hash,omitempty"`
+	Checkpoint []byte `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	Origin     string `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
+	TreeSize   uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	RootHash   []byte `protobuf:"bytes,4,opt,name=root_hash,json=rootHash,proto3" json:"root_hash,omitempty"`
+	// The log's note verifier key, for clients that trust on first use: a key taken from the server proves
+	// nothing by itself; pin it and compare it with the operator's (attestd log-key) out of band.
+	VerifierKey   string `protobuf:"bytes,5,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1896,6 +1899,13 @@ func (x *GetCheckpointResponse) GetRootHash() []byte {
 		return x.RootHash
 	}
 	return nil
+}
+
+func (x *GetCheckpointResponse) GetVerifierKey() string {
+	if x != nil {
+		return x.VerifierKey
+	}
+	return ""
 }
 
 type GetInclusionProofRequest struct {
@@ -2382,14 +2392,15 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\fListResponse\x12;\n" +
 	"\fattestations\x18\x01 \x03(\v2\x17.attestd.v1.AttestationR\fattestations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x16\n" +
-	"\x14GetCheckpointRequest\"\x89\x01\n" +
+	"\x14GetCheckpointRequest\"\xac\x01\n" +
 	"\x15GetCheckpointResponse\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\fR\n" +
 	"checkpoint\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x1b\n" +
 	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\x12\x1b\n" +
-	"\troot_hash\x18\x04 \x01(\fR\brootHash\"\xbc\x01\n" +
+	"\troot_hash\x18\x04 \x01(\fR\brootHash\x12!\n" +
+	"\fverifier_key\x18\x05 \x01(\tR\vverifierKey\"\xbc\x01\n" +
 	"\x18GetInclusionProofRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12%\n" +
 	"\x0eattestation_id\x18\x02 \x01(\tR\rattestationId\x12\x1b\n" +
