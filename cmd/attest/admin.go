@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
@@ -12,33 +11,6 @@ import (
 // This file holds the commands that manage projects and tokens: one call
 // each, a table or protojson out.
 
-// call connects, runs f with a context bounded by --timeout and turns its
-// error into "<what>: <CODE>: <message>".
-func (e *env) call(what string, f func(ctx context.Context, c *attestor.Client) error) error {
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := e.rpcContext()
-	defer cancel()
-	if err := f(ctx, c); err != nil {
-		return e.rpcError(what, err)
-	}
-	return nil
-}
-
-// positional checks that exactly the named positional arguments were given.
-func (e *env) positional(args []string, names ...string) error {
-	if len(args) == len(names) {
-		return nil
-	}
-	if len(args) < len(names) {
-		return usageError(e.cmdName(), "missing %s", strings.Join(names[len(args):], " "))
-	}
-	return usageError(e.cmdName(), "unexpected argument %q", args[len(names)])
-}
-
 func projectCreateCommand() *command {
 	return &command{
 		name: "project create", args: "NAME",
@@ -46,27 +18,15 @@ func projectCreateCommand() *command {
 		help:    "Creates a project: a tenant with its own keys, tokens and attestations. Needs a server-admin token.",
 		example: "attest project create acme",
 		run: func(e *env, args []string) error {
-			fs := e.newFlagSet()
-			pos, err := e.parse(fs, args, true)
+			pos, err := e.parseArgs(e.newFlagSet(), args, "NAME")
 			if err != nil {
 				return err
 			}
-			if err := e.positional(pos, "NAME"); err != nil {
-				return err
-			}
-			var resp *attestdv1.CreateProjectResponse
-			err = e.call("create project "+pos[0], func(ctx context.Context, c *attestor.Client) (err error) {
-				resp, err = c.Projects.CreateProject(ctx, &attestdv1.CreateProjectRequest{Name: pos[0]})
-				return err
+			return callAndPrint(e, "create project "+pos[0], func(ctx context.Context, c *attestor.Client) (*attestdv1.CreateProjectResponse, error) {
+				return c.Projects.CreateProject(ctx, &attestdv1.CreateProjectRequest{Name: pos[0]})
+			}, func(resp *attestdv1.CreateProjectResponse) error {
+				return e.printf("created project %s\n", resp.GetProject().GetName())
 			})
-			if err != nil {
-				return err
-			}
-			if e.g.json {
-				return e.printProto(resp)
-			}
-			fmt.Fprintf(e.stdout, "created project %s\n", resp.GetProject().GetName())
-			return nil
 		},
 	}
 }
@@ -78,30 +38,18 @@ func projectListCommand() *command {
 		help:    "Lists every project. Needs a server-admin token.",
 		example: "attest project list --json",
 		run: func(e *env, args []string) error {
-			fs := e.newFlagSet()
-			pos, err := e.parse(fs, args, true)
-			if err != nil {
+			if _, err := e.parseArgs(e.newFlagSet(), args); err != nil {
 				return err
 			}
-			if err := e.positional(pos); err != nil {
-				return err
-			}
-			var resp *attestdv1.ListProjectsResponse
-			err = e.call("list projects", func(ctx context.Context, c *attestor.Client) (err error) {
-				resp, err = c.Projects.ListProjects(ctx, &attestdv1.ListProjectsRequest{})
-				return err
+			return callAndPrint(e, "list projects", func(ctx context.Context, c *attestor.Client) (*attestdv1.ListProjectsResponse, error) {
+				return c.Projects.ListProjects(ctx, &attestdv1.ListProjectsRequest{})
+			}, func(resp *attestdv1.ListProjectsResponse) error {
+				tw := e.table("NAME", "CREATED")
+				for _, p := range resp.GetProjects() {
+					row(tw, p.GetName(), fmtTime(p.GetCreateTime()))
+				}
+				return tw.Flush()
 			})
-			if err != nil {
-				return err
-			}
-			if e.g.json {
-				return e.printProto(resp)
-			}
-			tw := e.table("NAME", "CREATED")
-			for _, p := range resp.GetProjects() {
-				row(tw, p.GetName(), fmtTime(p.GetCreateTime()))
-			}
-			return tw.Flush()
 		},
 	}
 }
@@ -118,34 +66,22 @@ attestor token limited with --steps may only submit those steps.`,
 		example: `attest token create --project acme --role attestor --steps build,test --description "CI runner"`,
 		run: func(e *env, args []string) error {
 			fs := e.newFlagSet()
-			project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
+			project := projectFlag(fs)
 			role := fs.String("role", "", "`ROLE`: server-admin, admin, attestor, reader or verifier")
 			steps := fs.String("steps", "", "attestor tokens: the only `STEPS` (comma-separated) it may submit")
 			description := fs.String("description", "", "a `DESCRIPTION` for people")
-			pos, err := e.parse(fs, args, true)
-			if err != nil {
-				return err
-			}
-			if err := e.positional(pos); err != nil {
+			if _, err := e.parseArgs(fs, args); err != nil {
 				return err
 			}
 			if *role == "" {
 				return usageError(e.cmdName(), "--role is required")
 			}
 			req := &attestdv1.CreateTokenRequest{Project: *project, Role: *role, Steps: splitList(*steps), Description: *description}
-			var resp *attestdv1.CreateTokenResponse
-			err = e.call("create token", func(ctx context.Context, c *attestor.Client) (err error) {
-				resp, err = c.Tokens.CreateToken(ctx, req)
-				return err
+			return callAndPrint(e, "create token", func(ctx context.Context, c *attestor.Client) (*attestdv1.CreateTokenResponse, error) {
+				return c.Tokens.CreateToken(ctx, req)
+			}, func(resp *attestdv1.CreateTokenResponse) error {
+				return e.printf("%s\n", resp.GetSecret())
 			})
-			if err != nil {
-				return err
-			}
-			if e.g.json {
-				return e.printProto(resp)
-			}
-			fmt.Fprintln(e.stdout, resp.GetSecret())
-			return nil
 		},
 	}
 }
@@ -156,35 +92,19 @@ func tokenListCommand() *command {
 		summary: "list tokens (never their secrets)",
 		help:    "Lists the tokens of a project, revoked ones included. Secrets are never shown.",
 		example: "attest token list --project acme",
-		run: func(e *env, args []string) error {
-			fs := e.newFlagSet()
-			project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
-			pos, err := e.parse(fs, args, true)
-			if err != nil {
-				return err
-			}
-			if err := e.positional(pos); err != nil {
-				return err
-			}
-			var resp *attestdv1.ListTokensResponse
-			err = e.call("list tokens", func(ctx context.Context, c *attestor.Client) (err error) {
-				resp, err = c.Tokens.ListTokens(ctx, &attestdv1.ListTokensRequest{Project: *project})
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if e.g.json {
-				return e.printProto(resp)
-			}
-			tw := e.table("ID", "PROJECT", "ROLE", "STEPS", "CREATED", "REVOKED", "DESCRIPTION")
-			for _, t := range resp.GetTokens() {
-				row(tw, t.GetId(), t.GetProject(), t.GetRole(), strings.Join(t.GetSteps(), ","),
-					fmtTime(t.GetCreateTime()), fmtTime(t.GetRevokeTime()), t.GetDescription())
-			}
-			return tw.Flush()
-		},
+		run: projectRPC("list tokens", nil, func(ctx context.Context, c *attestor.Client, project string, _ []string) (*attestdv1.ListTokensResponse, error) {
+			return c.Tokens.ListTokens(ctx, &attestdv1.ListTokensRequest{Project: project})
+		}, printTokens),
 	}
+}
+
+func printTokens(e *env, resp *attestdv1.ListTokensResponse) error {
+	tw := e.table("ID", "PROJECT", "ROLE", "STEPS", "CREATED", "REVOKED", "DESCRIPTION")
+	for _, t := range resp.GetTokens() {
+		row(tw, t.GetId(), t.GetProject(), t.GetRole(), strings.Join(t.GetSteps(), ","),
+			fmtTime(t.GetCreateTime()), fmtTime(t.GetRevokeTime()), t.GetDescription())
+	}
+	return tw.Flush()
 }
 
 func tokenRevokeCommand() *command {
@@ -193,29 +113,10 @@ func tokenRevokeCommand() *command {
 		summary: "revoke a token",
 		help:    "Revokes a token by its id (as 'attest token list' shows it). Calls with it fail from then on.",
 		example: "attest token revoke --project acme tok_3fa2c1",
-		run: func(e *env, args []string) error {
-			fs := e.newFlagSet()
-			project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
-			pos, err := e.parse(fs, args, true)
-			if err != nil {
-				return err
-			}
-			if err := e.positional(pos, "ID"); err != nil {
-				return err
-			}
-			var resp *attestdv1.RevokeTokenResponse
-			err = e.call("revoke token "+pos[0], func(ctx context.Context, c *attestor.Client) (err error) {
-				resp, err = c.Tokens.RevokeToken(ctx, &attestdv1.RevokeTokenRequest{Project: *project, Id: pos[0]})
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if e.g.json {
-				return e.printProto(resp)
-			}
-			fmt.Fprintf(e.stdout, "revoked token %s\n", resp.GetToken().GetId())
-			return nil
-		},
+		run: projectRPC("revoke token", []string{"ID"}, func(ctx context.Context, c *attestor.Client, project string, pos []string) (*attestdv1.RevokeTokenResponse, error) {
+			return c.Tokens.RevokeToken(ctx, &attestdv1.RevokeTokenRequest{Project: project, Id: pos[0]})
+		}, func(e *env, resp *attestdv1.RevokeTokenResponse) error {
+			return e.printf("revoked token %s\n", resp.GetToken().GetId())
+		}),
 	}
 }

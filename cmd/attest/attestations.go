@@ -37,11 +37,7 @@ func cmdSign(e *env, args []string) error {
 	keyFile := fs.String("key", "", "the private key `FILE` (PEM)")
 	stFile := fs.String("statement", "", "the statement `FILE` (JSON)")
 	out := fs.String("out", "", "write the envelope to `FILE` (\"-\": stdout)")
-	pos, err := e.parse(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if err := e.positional(pos); err != nil {
+	if _, err := e.parseArgs(fs, args); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, value string }{{"key", *keyFile}, {"statement", *stFile}, {"out", *out}} {
@@ -127,7 +123,7 @@ type submitResult struct {
 
 func cmdSubmit(e *env, args []string) error {
 	fs := e.newFlagSet()
-	project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
+	project := projectFlag(fs)
 	receiptFile := fs.String("receipt", "", "write the receipt (JSON) to `FILE`; one envelope only")
 	wait := fs.Bool("wait", false, "wait for a checkpoint that covers each attestation and verify its inclusion proof")
 	files, err := e.parse(fs, args, true)
@@ -144,17 +140,11 @@ func cmdSubmit(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := e.client()
+	c, v, err := e.submitClient(key, *wait)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	var v *logVerifier
-	if *wait && key != nil {
-		if v, err = e.newLogVerifier(c, key); err != nil {
-			return err
-		}
-	}
 
 	var results []submitResult
 	code, succeeded := exitOK, 0

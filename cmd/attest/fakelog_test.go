@@ -35,10 +35,11 @@ type fakeLog struct {
 	entries   [][]byte
 	published uint64 // size of the latest checkpoint; leaves beyond it are pending
 
-	hold       bool // publish no checkpoint for new leaves
-	lieEntry   bool // log new attestations under the entry of other envelope bytes
-	wrongProof bool // answer with the audit path of another leaf
-	staleOnce  bool // answer GetCheckpoint once with the checkpoint before the latest
+	hold       bool   // publish no checkpoint for new leaves
+	lieEntry   bool   // log new attestations under the entry of other envelope bytes
+	wrongProof bool   // answer with the audit path of another leaf
+	staleOnce  bool   // answer GetCheckpoint once with the checkpoint before the latest
+	namedKey   string // verifier key named in GetCheckpoint (trust on first use); "" names none
 }
 
 const fakeOrigin = "attestd.test/log"
@@ -181,7 +182,8 @@ func (l *fakeLog) GetCheckpoint(ctx context.Context, _ *attestdv1.GetCheckpointR
 		l.staleOnce = false
 		size--
 	}
-	return &attestdv1.GetCheckpointResponse{Checkpoint: l.checkpoint(size), Origin: l.signer.Name(), TreeSize: size, RootHash: l.tree.HashAt(size)}, nil
+	return &attestdv1.GetCheckpointResponse{Checkpoint: l.checkpoint(size), Origin: l.signer.Name(), TreeSize: size, RootHash: l.tree.HashAt(size),
+		VerifierKey: l.namedKey}, nil
 }
 
 func (l *fakeLog) GetInclusionProof(ctx context.Context, req *attestdv1.GetInclusionProofRequest) (*attestdv1.GetInclusionProofResponse, error) {

@@ -38,18 +38,14 @@ the inclusionProof that was checked, and only those do.`,
 
 func cmdGet(e *env, args []string) error {
 	fs := e.newFlagSet()
-	project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
+	project := projectFlag(fs)
 	digest := fs.String("digest", "", "the artifact `DIGEST`, as sha256:HEX")
 	material := fs.Bool("material", false, "match the digest among materials instead of subjects")
 	step := fs.String("step", "", "only attestations of `STEP`")
 	limit := fs.Int("limit", 0, "at most `N` attestations (0: all)")
 	var verify optBool
 	fs.Var(&verify, "verify", "verify each attestation's inclusion in the log (default: when the log key is known)")
-	pos, err := e.parse(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if err := e.positional(pos); err != nil {
+	if _, err := e.parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *digest == "" {
@@ -64,6 +60,16 @@ func cmdGet(e *env, args []string) error {
 	key, err := e.resolveLogKey()
 	if err != nil {
 		return err
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if key == nil && (!verify.set || verify.value) {
+		if key, err = e.trustOnFirstUse(c); err != nil {
+			return err
+		}
 	}
 	doVerify := key != nil
 	if verify.set {
@@ -84,11 +90,6 @@ func cmdGet(e *env, args []string) error {
 	} else {
 		req.SubjectDigest = *digest
 	}
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	ctx, cancel := e.rpcContext()
 	all, err := c.ListAll(ctx, req, *limit)
 	cancel()

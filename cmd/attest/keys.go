@@ -39,11 +39,7 @@ func cmdKeygen(e *env, args []string) error {
 	out := fs.String("out", "", "write the private key to `FILE` and the public key to FILE.pub")
 	kind := fs.String("type", attestor.KeyEd25519, "key `TYPE`: "+strings.Join(attestor.KeyKinds(), ", "))
 	force := fs.Bool("force", false, "overwrite existing key files")
-	pos, err := e.parse(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if err := e.positional(pos); err != nil {
+	if _, err := e.parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
@@ -95,15 +91,11 @@ Signatures by the key are refused from --expires on.`,
 
 func cmdKeyAdd(e *env, args []string) error {
 	fs := e.newFlagSet()
-	project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
+	project := projectFlag(fs)
 	pubFile := fs.String("pub", "", "the public key `FILE` (PEM)")
 	expires := fs.String("expires", "", "refuse signatures by this key from `TIME` (RFC 3339) on")
 	description := fs.String("description", "", "a `DESCRIPTION` for people")
-	pos, err := e.parse(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if err := e.positional(pos); err != nil {
+	if _, err := e.parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *pubFile == "" {
@@ -137,11 +129,7 @@ func cmdKeyAdd(e *env, args []string) error {
 	if id := resp.GetKey().GetKeyId(); id != local.ID {
 		fmt.Fprintf(e.stderr, "attest: warning: the server registered key id %s, but in-toto computes %s for this key\n", id, local.ID)
 	}
-	if e.g.json {
-		return e.printProto(resp)
-	}
-	fmt.Fprintln(e.stdout, resp.GetKey().GetKeyId())
-	return nil
+	return e.printResult(resp, func() error { return e.printf("%s\n", resp.GetKey().GetKeyId()) })
 }
 
 func keyListCommand() *command {
@@ -150,35 +138,19 @@ func keyListCommand() *command {
 		summary: "list registered keys",
 		help:    "Lists the project's functionary keys, revoked and expired ones included.",
 		example: "attest key list --project acme",
-		run: func(e *env, args []string) error {
-			fs := e.newFlagSet()
-			project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
-			pos, err := e.parse(fs, args, true)
-			if err != nil {
-				return err
-			}
-			if err := e.positional(pos); err != nil {
-				return err
-			}
-			var resp *attestdv1.ListKeysResponse
-			err = e.call("list keys", func(ctx context.Context, c *attestor.Client) (err error) {
-				resp, err = c.Keys.ListKeys(ctx, &attestdv1.ListKeysRequest{Project: *project})
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if e.g.json {
-				return e.printProto(resp)
-			}
-			tw := e.table("KEY ID", "SCHEME", "CREATED", "EXPIRES", "REVOKED", "DESCRIPTION")
-			for _, k := range resp.GetKeys() {
-				row(tw, k.GetKeyId(), k.GetScheme(), fmtTime(k.GetCreateTime()), fmtTime(k.GetExpireTime()),
-					fmtTime(k.GetRevokeTime()), k.GetDescription())
-			}
-			return tw.Flush()
-		},
+		run: projectRPC("list keys", nil, func(ctx context.Context, c *attestor.Client, project string, _ []string) (*attestdv1.ListKeysResponse, error) {
+			return c.Keys.ListKeys(ctx, &attestdv1.ListKeysRequest{Project: project})
+		}, printKeys),
 	}
+}
+
+func printKeys(e *env, resp *attestdv1.ListKeysResponse) error {
+	tw := e.table("KEY ID", "SCHEME", "CREATED", "EXPIRES", "REVOKED", "DESCRIPTION")
+	for _, k := range resp.GetKeys() {
+		row(tw, k.GetKeyId(), k.GetScheme(), fmtTime(k.GetCreateTime()), fmtTime(k.GetExpireTime()),
+			fmtTime(k.GetRevokeTime()), k.GetDescription())
+	}
+	return tw.Flush()
 }
 
 func keyRevokeCommand() *command {
@@ -187,30 +159,11 @@ func keyRevokeCommand() *command {
 		summary: "revoke a key",
 		help:    "Revokes a functionary key: attestations it signs from now on are refused.",
 		example: "attest key revoke --project acme 5d4c3b2a...",
-		run: func(e *env, args []string) error {
-			fs := e.newFlagSet()
-			project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
-			pos, err := e.parse(fs, args, true)
-			if err != nil {
-				return err
-			}
-			if err := e.positional(pos, "KEYID"); err != nil {
-				return err
-			}
-			var resp *attestdv1.RevokeKeyResponse
-			err = e.call("revoke key "+pos[0], func(ctx context.Context, c *attestor.Client) (err error) {
-				resp, err = c.Keys.RevokeKey(ctx, &attestdv1.RevokeKeyRequest{Project: *project, KeyId: pos[0]})
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if e.g.json {
-				return e.printProto(resp)
-			}
-			fmt.Fprintf(e.stdout, "revoked key %s\n", resp.GetKey().GetKeyId())
-			return nil
-		},
+		run: projectRPC("revoke key", []string{"KEYID"}, func(ctx context.Context, c *attestor.Client, project string, pos []string) (*attestdv1.RevokeKeyResponse, error) {
+			return c.Keys.RevokeKey(ctx, &attestdv1.RevokeKeyRequest{Project: project, KeyId: pos[0]})
+		}, func(e *env, resp *attestdv1.RevokeKeyResponse) error {
+			return e.printf("revoked key %s\n", resp.GetKey().GetKeyId())
+		}),
 	}
 }
 

@@ -424,3 +424,30 @@ func TestServerDirName(t *testing.T) {
 		}
 	}
 }
+
+// Without a key, attest pins the key the server names (with a loud warning) and verifies with it from then on;
+// a server that later signs with another key is refused.
+func TestLogKeyTrustOnFirstUse(t *testing.T) {
+	workdir(t)
+	_, l, server, keyFile := startFakeLog(t)
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.set(func(l *fakeLog) { l.namedKey = strings.TrimSpace(string(b)) })
+	errOut, code := logRun(t, server, "build", "--wait")
+	if code != exitOK || !strings.Contains(errOut, "pinned the key the server names (trust on first use)") || !strings.Contains(errOut, "verified in log") {
+		t.Fatalf("first run --wait: exit %d\n%s", code, errOut)
+	}
+	out, errOut, code := attest(t, append([]string{"get", "--digest", v1Digest}, server...)...)
+	if code != exitOK || strings.Contains(errOut, "WARNING") || !strings.Contains(out, "verified") {
+		t.Fatalf("get after the pin: exit %d\n%s%s", code, out, errOut)
+	}
+	// The server now signs with another key (and names it): the pin holds, the answer is refused.
+	other, otherKey, _ := newLogKey(t, t.TempDir(), fakeOrigin)
+	l.set(func(l *fakeLog) { l.signer, l.namedKey = other, otherKey })
+	out, errOut, code = attest(t, append([]string{"log", "verify"}, server...)...)
+	if code == exitOK {
+		t.Fatalf("log verify accepted a checkpoint signed by another key than the pinned one:\n%s%s", out, errOut)
+	}
+}

@@ -40,11 +40,7 @@ directory).`,
 func cmdLogPin(e *env, args []string) error {
 	fs := e.newFlagSet()
 	force := fs.Bool("force", false, "replace a different key pinned before for this server")
-	pos, err := e.parse(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if err := e.positional(pos); err != nil {
+	if _, err := e.parseArgs(fs, args); err != nil {
 		return err
 	}
 	if e.g.logKey == "" {
@@ -127,19 +123,10 @@ the signed checkpoint itself.`,
 }
 
 func cmdLogCheckpoint(e *env, args []string) error {
-	fs := e.newFlagSet()
-	pos, err := e.parse(fs, args, true)
-	if err != nil {
+	if _, err := e.parseArgs(e.newFlagSet(), args); err != nil {
 		return err
 	}
-	if err := e.positional(pos); err != nil {
-		return err
-	}
-	key, err := e.resolveLogKey()
-	if err != nil {
-		return err
-	}
-	c, err := e.client()
+	key, c, err := e.logClient()
 	if err != nil {
 		return err
 	}
@@ -199,26 +186,17 @@ server could not be reached.`,
 }
 
 func cmdLogVerify(e *env, args []string) error {
-	fs := e.newFlagSet()
-	pos, err := e.parse(fs, args, true)
-	if err != nil {
+	if _, err := e.parseArgs(e.newFlagSet(), args); err != nil {
 		return err
 	}
-	if err := e.positional(pos); err != nil {
-		return err
-	}
-	key, err := e.resolveLogKey()
-	if err != nil {
-		return err
-	}
-	if key == nil {
-		return usageError(e.cmdName(), "no log key for %s: pass --log-key FILE (the line 'attestd log-key' prints) or pin it with 'attest log pin'", e.g.server)
-	}
-	c, err := e.client()
+	key, c, err := e.logClient()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if key == nil {
+		return usageError(e.cmdName(), "no log key for %s: pass --log-key FILE (the line 'attestd log-key' prints) or pin it with 'attest log pin'", e.g.server)
+	}
 	v, err := e.newLogVerifier(c, key)
 	if err != nil {
 		return err

@@ -47,24 +47,16 @@ type proofOutput struct {
 
 func cmdLogProof(e *env, args []string) error {
 	fs := e.newFlagSet()
-	project := fs.String("project", "", "the `PROJECT` (default: the token's own)")
+	project := projectFlag(fs)
 	id := fs.String("id", "", "the attestation `ID` (the sha256 of its envelope)")
 	wait := fs.Bool("wait", false, "wait for a checkpoint that covers the attestation")
-	pos, err := e.parse(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if err := e.positional(pos); err != nil {
+	if _, err := e.parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *id == "" {
 		return usageError(e.cmdName(), "--id is required")
 	}
-	key, err := e.resolveLogKey()
-	if err != nil {
-		return err
-	}
-	c, err := e.client()
+	key, c, err := e.logClient()
 	if err != nil {
 		return err
 	}

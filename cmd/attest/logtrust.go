@@ -16,9 +16,11 @@ import (
 // config directory that keeps the pins and the remembered checkpoints.
 //
 // The trust model: a key is trusted because the user gave it (--log-key, or
-// once with 'attest log pin'), never because a server sent it. A pinned key is
-// never replaced silently: a different --log-key for a pinned server is an
-// error, and only 'attest log pin --force' replaces a pin.
+// once with 'attest log pin'), or, when neither was done, because the server
+// named it the first time attest needed it (trust on first use, pinned with a
+// loud warning: logtofu.go). A pinned key is never replaced silently: a
+// different --log-key for a pinned server is an error, a server that changes
+// its key is refused, and only 'attest log pin --force' replaces a pin.
 
 // pinnedKeyFile is the name of a pinned key under <config>/logs/<server>/.
 const pinnedKeyFile = "log.pub"

@@ -103,7 +103,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"help"}, exitOK, "--log-key FILE", "", ""},
 		{[]string{"log", "pin", "--token", "t"}, exitUsage, "", "--log-key FILE is required", ""},
 		{[]string{"log", "proof", "--token", "t"}, exitUsage, "", "--id is required", ""},
-		{[]string{"log", "verify", "--token", "t"}, exitUsage, "", "no log key for 127.0.0.1:7700", ""},
+		{[]string{"log", "verify", "--token", "t"}, exitUsage, "", "cannot reach attestd at 127.0.0.1:7700", ""},
 		{[]string{"run", "--step", "s", "--key", "k", "--no-submit", "--wait", "true"}, exitUsage, "", "--wait needs a submission", ""},
 	}
 	for _, tt := range tests {

@@ -333,17 +333,11 @@ func (e *env) submitRun(f *runFlags, key *logKey, envelope []byte, sum *runSumma
 }
 
 func (e *env) submitRunEnvelope(f *runFlags, key *logKey, envelope []byte) (*attestdv1.Receipt, *logCheck, error) {
-	c, err := e.client()
+	c, v, err := e.submitClient(key, f.wait)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer c.Close()
-	var v *logVerifier
-	if f.wait && key != nil {
-		if v, err = e.newLogVerifier(c, key); err != nil {
-			return nil, nil, err
-		}
-	}
 	return e.submitEnvelope(c, v, f.project, f.out, envelope, f.wait)
 }
 
