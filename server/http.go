@@ -25,7 +25,7 @@ func NewHTTPHandler(ready *Readiness, reg *prometheus.Registry) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !ready.Ready() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not serving: database not answering\n"))
+			_, _ = w.Write([]byte("not serving (database not answering, or shutting down)\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

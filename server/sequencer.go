@@ -32,6 +32,7 @@ type sequencer struct {
 	mu       sync.Mutex
 	next     uint64            // one past the largest index Append has returned (or the size at start)
 	tickets  map[uint64]int    // appends in progress, by the lower bound of the index they will get
+	stuck    map[uint64]bool   // lower bounds of appends that failed: their leaf may exist all the same
 	inflight map[uint64]bool   // indices returned and not yet settled
 	orphans  map[string]uint64 // entry -> index of leaves without rows, claimable by a retry
 }
@@ -40,7 +41,7 @@ func newSequencer(log Log, size uint64, orphans map[string]uint64) *sequencer {
 	if orphans == nil {
 		orphans = map[string]uint64{}
 	}
-	return &sequencer{log: log, next: size, tickets: map[uint64]int{}, inflight: map[uint64]bool{}, orphans: orphans}
+	return &sequencer{log: log, next: size, tickets: map[uint64]int{}, stuck: map[uint64]bool{}, inflight: map[uint64]bool{}, orphans: orphans}
 }
 
 // sequence returns the log index for entry: an orphan leaf with the same entry if there is one, otherwise a
@@ -66,6 +67,9 @@ func (q *sequencer) sequence(ctx context.Context, entry []byte) (uint64, error) 
 		delete(q.tickets, lb)
 	}
 	if err != nil {
+		// The log may have sequenced the entry all the same (a timeout, say): hold the watermark below it until
+		// the next start-up's reconciliation finds the leaf and records it as an orphan.
+		q.stuck[lb] = true
 		return 0, fmt.Errorf("append to log: %w", err)
 	}
 	if idx+1 > q.next {
@@ -96,6 +100,9 @@ func (q *sequencer) watermark() uint64 {
 	defer q.mu.Unlock()
 	w := q.next
 	for lb := range q.tickets {
+		w = min(w, lb)
+	}
+	for lb := range q.stuck {
 		w = min(w, lb)
 	}
 	for idx := range q.inflight {

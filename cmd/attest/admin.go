@@ -34,7 +34,7 @@ func projectCreateCommand() *command {
 func projectListCommand() *command {
 	return &command{
 		name: "project list", args: "",
-		summary: "list the projects (server-admin token)",
+		summary: "list the projects (all with a server-admin token, else the token's own)",
 		help:    "Lists every project. Needs a server-admin token.",
 		example: "attest project list --json",
 		run: func(e *env, args []string) error {

@@ -95,14 +95,15 @@ transparency log. A file submitted before gets its original receipt, marked
 
 With --wait, the server answers once a signed checkpoint of the log covers
 the attestation, with the inclusion proof, and attest verifies it: the
-checkpoint's signature with the log key (--log-key, or the pinned one), the
+checkpoint's signature with the log key (--log-key, or the pinned one, or,
+the first time, the key the server names, pinned with a warning), the
 leaf computed here from the file's bytes (the server's log entry must equal
 it), the proof against the checkpoint's root, and the checkpoint against the
 largest one remembered for the log. The receipt then says "verified in log
 ORIGIN at size N"; a proof that does not verify makes the file FAILED. A
 checkpoint smaller than the remembered one (rollback) or not consistent with
-it (split view) is refused loudly, and attest stops. Without a log key,
-nothing is verified and attest warns. Without --wait, the proof can be
+it (split view) is refused loudly, and attest stops. If no key can be had
+(a server without a log), nothing is verified and attest warns. Without --wait, the proof can be
 checked later with 'attest get' or 'attest log proof'.
 
 A refused file does not stop the others; attest exits 1 if any was refused or

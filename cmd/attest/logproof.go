@@ -24,7 +24,8 @@ checkpoint.
 
 An attestation that no published checkpoint covers yet is "pending
 checkpoint" (exit 1); --wait waits for the checkpoint instead (within
---timeout). Without a log key, attest warns and prints the proof unverified
+--timeout). Without a log key (none given, pinned or named by the server),
+attest warns and prints the proof unverified
 (the leaf is still computed and compared). Exit 1 when the proof FAILED.`,
 		example: "attest log proof --id 3f5c0a...e1 --wait",
 		run:     cmdLogProof,

@@ -56,6 +56,11 @@ func (e *env) rpcError(what string, err error) error {
 	switch st.Code() {
 	case codes.Unavailable:
 		code = exitUsage
+		if strings.HasSuffix(msg, "retry later") {
+			// attestd answered: its database or log is down for now.
+			msg = fmt.Sprintf("attestd at %s is unavailable: %s", e.g.server, msg)
+			break
+		}
 		msg = fmt.Sprintf("cannot reach attestd at %s: %s", e.g.server, msg)
 		if strings.Contains(msg, "first record does not look like a TLS handshake") {
 			msg += " (the server does not speak TLS: add --plaintext)"

@@ -81,7 +81,7 @@ func ptr(i uint64) *uint64 { return &i }
 // Run audits the whole log and database. An error means the audit could not complete; mismatches are in the
 // report.
 func Run(ctx context.Context, cfg Config) (Report, error) {
-	var rep Report
+	rep := Report{Findings: []Finding{}}
 	raw, err := cfg.Log.ReadCheckpoint(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("read checkpoint: %w", err)
@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 		if !ok {
 			if o, isOrphan := orphans[i]; isOrphan && bytes.Equal(o, entry) {
-				rep.Orphans = append(rep.Orphans, Finding{Kind: "orphan", LogIndex: ptr(i), Detail: "sequenced before a crash, never acknowledged, not claimed by a retry"})
+				rep.Orphans = append(rep.Orphans, Finding{Kind: "orphan", LogIndex: ptr(i), Detail: "orphan: sequenced, but its row never committed (crash or database error), so never acknowledged; not yet claimed by a retry"})
 				return nil
 			}
 			rep.add("leaf-without-row", ptr(i), "", "", "leaf %d has no row in the database", i)
