@@ -39,6 +39,7 @@ func TestAuditCatchesTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids []string
+	var oldCheckpoint []byte
 	for n := range 4 {
 		stmt := fmt.Sprintf(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a%d","digest":{"sha256":"%s"}}],"predicateType":"https://example.com/p","predicate":{}}`, n, sha(fmt.Sprint(n)))
 		env, err := signer.Sign(ctx, "application/vnd.in-toto+json", []byte(stmt))
@@ -50,6 +51,9 @@ func TestAuditCatchesTampering(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, resp.GetReceipt().GetId())
+		if n == 1 {
+			oldCheckpoint = resp.GetReceipt().GetInclusionProof().GetCheckpoint()
+		}
 	}
 	conn.Close()
 	if code := d.stop(t); code != 0 {
@@ -96,8 +100,22 @@ func TestAuditCatchesTampering(t *testing.T) {
 	exec(`INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type)
 	      SELECT project_id, $1, envelope, payload_type, statement_type FROM attestations WHERE id = $2`, forged, ids[2])
 	expect("row-without-leaf", forged)
-	// A checkpoint rewritten on disk.
+	// The log's checkpoint rolled back to an older, genuinely signed one: smaller than what the last clean
+	// audit verified, and the rows of the later leaves now point beyond the tree.
 	cpPath := filepath.Join(dataDir, "log", "checkpoint")
+	current, err := os.ReadFile(cpPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cpPath, oldCheckpoint, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect("rollback", "")
+	expect("row-beyond-tree", ids[3])
+	if err := os.WriteFile(cpPath, current, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint rewritten on disk.
 	raw, err := os.ReadFile(cpPath)
 	if err != nil {
 		t.Fatal(err)

@@ -105,6 +105,21 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("tokens %v", list.GetTokens())
 	}
 
+	// The last active server-admin token cannot be revoked: nothing could make another.
+	admins, err := e.tokens().ListTokens(as(e.admin), &attestdv1.ListTokensRequest{})
+	if err != nil || len(admins.GetTokens()) != 1 {
+		t.Fatalf("server-admin tokens: %v %v", admins, err)
+	}
+	_, err = e.tokens().RevokeToken(as(e.admin), &attestdv1.RevokeTokenRequest{Id: admins.GetTokens()[0].GetId()})
+	wantCode(t, err, codes.FailedPrecondition, "last active server-admin")
+	second, err := e.tokens().CreateToken(as(e.admin), &attestdv1.CreateTokenRequest{Role: "server-admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tokens().RevokeToken(as(second.GetSecret()), &attestdv1.RevokeTokenRequest{Id: admins.GetTokens()[0].GetId()}); err != nil {
+		t.Fatalf("revoking one of two server-admin tokens: %v", err)
+	}
+
 	// No token, or a malformed header.
 	_, err = e.keys().ListKeys(context.Background(), &attestdv1.ListKeysRequest{})
 	wantCode(t, err, codes.Unauthenticated, "missing")

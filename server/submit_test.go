@@ -180,6 +180,7 @@ func TestSubmitRejects(t *testing.T) {
 		{"revoked key", "attestor", envelope(inTotoPayloadType, stmt, revoked), codes.PermissionDenied, []string{revoked.id, "revoked"}},
 		{"expired key", "attestor", envelope(inTotoPayloadType, stmt, expiring), codes.PermissionDenied, []string{expiring.id, "expired"}},
 		{"no subjects", "attestor", envelope(inTotoPayloadType, withSubject(""), good), codes.InvalidArgument, []string{"subject"}},
+		{"unsigned payload is not parsed", "attestor", envelope(inTotoPayloadType, withSubject(""), stranger), codes.PermissionDenied, []string{"registered"}},
 		{"uppercase digest", "attestor", envelope(inTotoPayloadType, digest("sha256", strings.ToUpper(sha("x"))), good), codes.InvalidArgument, []string{"sha256"}},
 		{"short digest", "attestor", envelope(inTotoPayloadType, digest("sha256", sha("x")[:60]), good), codes.InvalidArgument, []string{"sha256"}},
 		{"prefixed digest", "attestor", envelope(inTotoPayloadType, digest("sha256", "sha256:"+sha("x")), good), codes.InvalidArgument, []string{"sha256"}},
