@@ -42,6 +42,7 @@ type Client struct {
 	Keys         attestdv1.KeyServiceClient
 	Attestations attestdv1.AttestationServiceClient
 	Log          attestdv1.LogServiceClient
+	Layouts      attestdv1.LayoutServiceClient
 
 	conn *grpc.ClientConn
 }
@@ -94,6 +95,7 @@ func Dial(ctx context.Context, target string, opts DialOptions) (*Client, error)
 		Keys:         attestdv1.NewKeyServiceClient(conn),
 		Attestations: attestdv1.NewAttestationServiceClient(conn),
 		Log:          attestdv1.NewLogServiceClient(conn),
+		Layouts:      attestdv1.NewLayoutServiceClient(conn),
 		conn:         conn,
 	}, nil
 }

@@ -143,15 +143,16 @@ func (s *Server) orphanLeaf(ctx context.Context, q *sequencer, entry []byte, idx
 	q.settle(idx)
 }
 
-// verifySigners checks the envelope's signatures against the project's keys that are valid now. When nothing
-// verifies, it says why in terms an operator can act on: a revoked or expired key, or no registered key at all.
+// verifySigners checks the envelope's signatures against the project's functionary keys that are valid now;
+// layout-owner keys sign layouts, never attestations. When nothing verifies, it says why in terms an operator
+// can act on: a revoked or expired key, an owner key, or no registered key at all.
 func (s *Server) verifySigners(ctx context.Context, proj store.Project, env *attestation.Envelope) ([]string, error) {
 	keys, err := s.store.ListKeys(ctx, proj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load keys of project %q: %w", proj.Name, err)
 	}
 	now := s.now()
-	var active, inactive []*attestation.PublicKey
+	var active, inactive, owners []*attestation.PublicKey
 	inactiveWhy := map[string]string{}
 	for _, k := range keys {
 		pub, err := attestation.ParsePublicKey([]byte(k.PublicPEM))
@@ -160,6 +161,8 @@ func (s *Server) verifySigners(ctx context.Context, proj store.Project, env *att
 			continue
 		}
 		switch {
+		case k.Owner:
+			owners = append(owners, pub)
 		case k.RevokedAt != nil && !k.RevokedAt.After(now):
 			inactive = append(inactive, pub)
 			inactiveWhy[pub.ID] = "was revoked at " + k.RevokedAt.UTC().Format("2006-01-02T15:04:05Z")
@@ -183,8 +186,14 @@ func (s *Server) verifySigners(ctx context.Context, proj store.Project, env *att
 			return nil, fmt.Errorf("%w: signed only by keys that are no longer valid: %s", errDenied, strings.Join(reasons, "; "))
 		}
 	}
+	if len(owners) > 0 {
+		if by, oerr := attestation.VerifySignatures(env, owners); oerr == nil && len(by) > 0 {
+			return nil, fmt.Errorf("%w: signed only by layout-owner keys (%s), which sign layouts, not attestations",
+				errDenied, strings.Join(by, ", "))
+		}
+	}
 	if len(active) == 0 {
-		return nil, fmt.Errorf("%w (project %q has no valid registered key)", err, proj.Name)
+		return nil, fmt.Errorf("%w (project %q has no valid registered functionary key)", err, proj.Name)
 	}
 	return nil, fmt.Errorf("%w: no signature is by a key registered in project %q", err, proj.Name)
 }

@@ -50,6 +50,7 @@ func keyPB(k store.Key, project string) *attestdv1.Key {
 		CreateTime:   ts(k.CreatedAt),
 		ExpireTime:   tsp(k.ExpiresAt),
 		RevokeTime:   tsp(k.RevokedAt),
+		Owner:        k.Owner,
 	}
 }
 

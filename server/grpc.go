@@ -28,6 +28,7 @@ var serviceNames = []string{
 	attestdv1.KeyService_ServiceDesc.ServiceName,
 	attestdv1.AttestationService_ServiceDesc.ServiceName,
 	attestdv1.LogService_ServiceDesc.ServiceName,
+	attestdv1.LayoutService_ServiceDesc.ServiceName,
 }
 
 // NewGRPCServer builds the gRPC server with every attestd service, health v1 and reflection registered, and
@@ -41,7 +42,8 @@ func (s *Server) NewGRPCServer(o GRPCOptions) (*grpc.Server, *health.Server) {
 		grpc.StreamInterceptor(s.StreamInterceptor),
 		// Room for envelopes up to twice the limit, so that the handler's own check, whose error names the
 		// limit, answers all but grossly oversized requests (which gRPC refuses, also RESOURCE_EXHAUSTED).
-		grpc.MaxRecvMsgSize(2*s.limits.MaxEnvelopeBytes + 64<<10),
+		// The same holds for pushed layouts.
+		grpc.MaxRecvMsgSize(2*max(s.limits.MaxEnvelopeBytes, maxLayoutPushBytes) + 64<<10),
 		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
@@ -56,6 +58,7 @@ func (s *Server) NewGRPCServer(o GRPCOptions) (*grpc.Server, *health.Server) {
 	attestdv1.RegisterKeyServiceServer(gs, s)
 	attestdv1.RegisterAttestationServiceServer(gs, s)
 	attestdv1.RegisterLogServiceServer(gs, s)
+	attestdv1.RegisterLayoutServiceServer(gs, s)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
@@ -65,25 +68,28 @@ func (s *Server) NewGRPCServer(o GRPCOptions) (*grpc.Server, *health.Server) {
 	return gs, hs
 }
 
-// WatchHealth sets hs to SERVING while the database answers and NOT_SERVING while it does not, checking every
+// CheckHealth pings the database once and sets hs and ready from the answer.
+func (s *Server) CheckHealth(ctx context.Context, hs *health.Server, ready *Readiness, timeout time.Duration) {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	err := s.store.Ping(pctx)
+	cancel()
+	st := healthpb.HealthCheckResponse_SERVING
+	if err != nil {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	if ready.Set(err == nil) {
+		s.logger.InfoContext(ctx, "health changed", "status", st.String(), "err", err)
+	}
+	for _, name := range append([]string{""}, serviceNames...) {
+		hs.SetServingStatus(name, st)
+	}
+}
+
+// WatchHealth keeps hs SERVING while the database answers and NOT_SERVING while it does not, checking every
 // interval until ctx ends. It reports the current state to ready for /healthz.
 func (s *Server) WatchHealth(ctx context.Context, hs *health.Server, ready *Readiness, interval time.Duration) {
-	check := func() {
-		pctx, cancel := context.WithTimeout(ctx, interval)
-		err := s.store.Ping(pctx)
-		cancel()
-		st := healthpb.HealthCheckResponse_SERVING
-		if err != nil {
-			st = healthpb.HealthCheckResponse_NOT_SERVING
-		}
-		if ready.Set(err == nil) {
-			s.logger.InfoContext(ctx, "health changed", "status", st.String(), "err", err)
-		}
-		for _, name := range append([]string{""}, serviceNames...) {
-			hs.SetServingStatus(name, st)
-		}
-	}
-	check()
+	timeout := max(interval, time.Second) // a busy database is not a dead one
+	s.CheckHealth(ctx, hs, ready, timeout)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -91,7 +97,7 @@ func (s *Server) WatchHealth(ctx context.Context, hs *health.Server, ready *Read
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			check()
+			s.CheckHealth(ctx, hs, ready, timeout)
 		}
 	}
 }

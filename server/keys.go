@@ -12,7 +12,7 @@ import (
 // maxKeyPEMBytes bounds a submitted public key; an RSA-8192 PEM is under 1.5 KiB, a certificate a few KiB.
 const maxKeyPEMBytes = 16 << 10
 
-// AddKey registers a functionary public key with the project.
+// AddKey registers a functionary public key with the project, or a layout-owner key when req.owner is set.
 func (s *Server) AddKey(ctx context.Context, req *attestdv1.AddKeyRequest) (*attestdv1.AddKeyResponse, error) {
 	_, proj, err := s.resolveProject(ctx, req.GetProject(), "register keys", rolesAdmin...)
 	if err != nil {
@@ -37,6 +37,7 @@ func (s *Server) AddKey(ctx context.Context, req *attestdv1.AddKeyRequest) (*att
 		PublicPEM:   pub.PEM,
 		Description: req.GetDescription(),
 		CreatedAt:   now,
+		Owner:       req.GetOwner(),
 	}
 	if req.GetExpireTime() != nil {
 		if err := req.GetExpireTime().CheckValid(); err != nil {
@@ -54,7 +55,7 @@ func (s *Server) AddKey(ctx context.Context, req *attestdv1.AddKeyRequest) (*att
 		}
 		return nil, err
 	}
-	s.logger.InfoContext(ctx, "key added", "project", proj.Name, "key_id", k.KeyID, "scheme", k.Scheme)
+	s.logger.InfoContext(ctx, "key added", "project", proj.Name, "key_id", k.KeyID, "scheme", k.Scheme, "owner", k.Owner)
 	return &attestdv1.AddKeyResponse{Key: keyPB(k, proj.Name)}, nil
 }
 

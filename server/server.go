@@ -29,6 +29,7 @@ type Server struct {
 	attestdv1.UnimplementedKeyServiceServer
 	attestdv1.UnimplementedAttestationServiceServer
 	attestdv1.UnimplementedLogServiceServer
+	attestdv1.UnimplementedLayoutServiceServer
 
 	store   store.Store
 	log     Log

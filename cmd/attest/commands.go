@@ -25,6 +25,7 @@ func commands() []*command {
 		projectCreateCommand(), projectListCommand(),
 		tokenCreateCommand(), tokenListCommand(), tokenRevokeCommand(),
 		keyAddCommand(), keyListCommand(), keyRevokeCommand(),
+		layoutPushCommand(), layoutListCommand(), layoutGetCommand(),
 		runCommand(),
 		signCommand(),
 		submitCommand(),

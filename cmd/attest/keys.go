@@ -79,11 +79,15 @@ func cmdKeygen(e *env, args []string) error {
 
 func keyAddCommand() *command {
 	return &command{
-		name: "key add", args: "[--project P] --pub FILE [--expires RFC3339] [--description D]",
-		summary: "register a functionary's public key",
+		name: "key add", args: "[--project P] --pub FILE [--owner] [--expires RFC3339] [--description D]",
+		summary: "register a functionary's or a layout owner's public key",
 		help: `Registers a public key (PKIX PEM: Ed25519, ECDSA P-256/P-384, or RSA of 2048
 bits or more) whose signatures the project accepts. Prints the key id.
-Signatures by the key are refused from --expires on.`,
+Signatures by the key are refused from --expires on.
+
+A functionary key signs attestations. With --owner the key is a layout-owner
+key instead: it signs the project's layouts (attest layout push), and its
+signatures on attestations do not count.`,
 		example: `attest key add --project acme --pub build.key.pub --expires 2027-06-30T00:00:00Z --description "CI build"`,
 		run:     cmdKeyAdd,
 	}
@@ -95,13 +99,14 @@ func cmdKeyAdd(e *env, args []string) error {
 	pubFile := fs.String("pub", "", "the public key `FILE` (PEM)")
 	expires := fs.String("expires", "", "refuse signatures by this key from `TIME` (RFC 3339) on")
 	description := fs.String("description", "", "a `DESCRIPTION` for people")
+	owner := fs.Bool("owner", false, "register a layout-owner key (signs layouts, not attestations)")
 	if _, err := e.parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *pubFile == "" {
 		return usageError(e.cmdName(), "--pub is required")
 	}
-	req := &attestdv1.AddKeyRequest{Project: *project, Description: *description}
+	req := &attestdv1.AddKeyRequest{Project: *project, Description: *description, Owner: *owner}
 	if *expires != "" {
 		t, err := time.Parse(time.RFC3339, *expires)
 		if err != nil {
@@ -136,7 +141,7 @@ func keyListCommand() *command {
 	return &command{
 		name: "key list", args: "[--project P]",
 		summary: "list registered keys",
-		help:    "Lists the project's functionary keys, revoked and expired ones included.",
+		help:    "Lists the project's functionary and layout-owner keys (OWNER yes), revoked and\nexpired ones included.",
 		example: "attest key list --project acme",
 		run: projectRPC("list keys", nil, func(ctx context.Context, c *attestor.Client, project string, _ []string) (*attestdv1.ListKeysResponse, error) {
 			return c.Keys.ListKeys(ctx, &attestdv1.ListKeysRequest{Project: project})
@@ -145,9 +150,13 @@ func keyListCommand() *command {
 }
 
 func printKeys(e *env, resp *attestdv1.ListKeysResponse) error {
-	tw := e.table("KEY ID", "SCHEME", "CREATED", "EXPIRES", "REVOKED", "DESCRIPTION")
+	tw := e.table("KEY ID", "SCHEME", "OWNER", "CREATED", "EXPIRES", "REVOKED", "DESCRIPTION")
 	for _, k := range resp.GetKeys() {
-		row(tw, k.GetKeyId(), k.GetScheme(), fmtTime(k.GetCreateTime()), fmtTime(k.GetExpireTime()),
+		owner := "no"
+		if k.GetOwner() {
+			owner = "yes"
+		}
+		row(tw, k.GetKeyId(), k.GetScheme(), owner, fmtTime(k.GetCreateTime()), fmtTime(k.GetExpireTime()),
 			fmtTime(k.GetRevokeTime()), k.GetDescription())
 	}
 	return tw.Flush()

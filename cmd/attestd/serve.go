@@ -140,6 +140,8 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 
 	healthCtx, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
+	// One check before serving, so that /healthz and gRPC health are right from the first request.
+	srv.CheckHealth(healthCtx, hs, &ready, max(cfg.HealthInterval, time.Second))
 	go srv.WatchHealth(healthCtx, hs, &ready, cfg.HealthInterval)
 	watermarkCtx, stopWatermark := context.WithCancel(context.Background())
 	watermarkDone := make(chan struct{})

@@ -13,6 +13,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -55,7 +56,8 @@ type Token struct {
 	RevokedAt   *time.Time
 }
 
-// Key is a registered functionary public key.
+// Key is a registered public key: a functionary key, whose signatures on attestations count, or a layout-owner
+// key (Owner), whose signatures on layouts count and on attestations do not.
 type Key struct {
 	ProjectID   int64
 	KeyID       string // in-toto / securesystemslib key id (lowercase hex sha256)
@@ -66,7 +68,34 @@ type Key struct {
 	CreatedAt   time.Time
 	ExpiresAt   *time.Time
 	RevokedAt   *time.Time
+	Owner       bool
 }
+
+// Layout is one pushed version of a project's named in-toto layout, stored byte for byte.
+type Layout struct {
+	ProjectID    int64
+	Name         string
+	Version      int64    // assigned by the store: 1 for a name's first layout, then one more each time
+	ID           string   // lowercase hex sha256 of Content
+	Content      []byte   // the signed layout as pushed; left out by ListLayouts
+	SignerKeyIDs []string // the owner keys whose signatures verified at push time, sorted
+	ExpiresAt    time.Time
+	PusherID     string // token id of the pusher
+	CreatedAt    time.Time
+}
+
+// LayoutExistsError is AddLayout's answer to bytes that the name had before: a superseded layout must never
+// become active again. It wraps ErrAlreadyExists.
+type LayoutExistsError struct {
+	Name    string
+	Version int64 // the version that has these bytes
+}
+
+func (e *LayoutExistsError) Error() string {
+	return "layout " + e.Name + " already has these bytes as version " + strconv.FormatInt(e.Version, 10)
+}
+
+func (e *LayoutExistsError) Unwrap() error { return ErrAlreadyExists }
 
 // Artifact is an indexed subject or material: a name and one digest of it. A descriptor with several digests
 // is stored as several Artifacts with the same name.
@@ -152,6 +181,19 @@ type Store interface {
 	AddKey(ctx context.Context, k Key) error                      // ErrAlreadyExists when the project has this key id
 	ListKeys(ctx context.Context, projectID int64) ([]Key, error) // oldest first, revoked ones included
 	RevokeKey(ctx context.Context, projectID int64, keyID string, at time.Time) error
+
+	// AddLayout stores l as the next version of l.Name in its project (l.ID must be the hex sha256 of
+	// l.Content; a zero CreatedAt means now) and returns it as stored, Version assigned: one more than the
+	// name's latest, 1 for a new name; concurrent adds of one name get distinct, consecutive versions. If any
+	// earlier version of the name has l.ID, it stores nothing and returns a *LayoutExistsError naming that
+	// version. ErrNotFound if the project does not exist.
+	AddLayout(ctx context.Context, l Layout) (Layout, error)
+	// ListLayouts returns the project's layouts without their Content, of one name or (name "") of every name,
+	// ordered by name, then newest version first.
+	ListLayouts(ctx context.Context, projectID int64, name string) ([]Layout, error)
+	// GetLayout returns one version of a layout with its Content; version 0 is the newest. ErrNotFound if the
+	// project has no such layout.
+	GetLayout(ctx context.Context, projectID int64, name string, version int64) (Layout, error)
 
 	// InsertAttestation stores a (a.ID must be the hex sha256 of a.Envelope; a zero CreatedAt means now). If the project already has an attestation with a.ID it stores nothing and
 	// returns the existing one with created=false; concurrent inserts of one id create exactly one row.

@@ -1,4 +1,4 @@
-// The attestd API: projects, tokens, functionary keys and attestations.
+// The attestd API: projects, tokens, functionary and layout-owner keys, attestations and layouts.
 //
 // Every call carries a bearer token in the "authorization" metadata ("Bearer <token>"). A project-scoped token
 // acts on its own project; the project field of a request may be left empty or must name that project. A
@@ -658,12 +658,14 @@ type Key struct {
 	// ed25519, ecdsa or rsa.
 	KeyType string `protobuf:"bytes,3,opt,name=key_type,json=keyType,proto3" json:"key_type,omitempty"`
 	// ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384 or rsassa-pss-sha256.
-	Scheme        string                 `protobuf:"bytes,4,opt,name=scheme,proto3" json:"scheme,omitempty"`
-	PublicKeyPem  string                 `protobuf:"bytes,5,opt,name=public_key_pem,json=publicKeyPem,proto3" json:"public_key_pem,omitempty"`
-	Description   string                 `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	Scheme       string                 `protobuf:"bytes,4,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	PublicKeyPem string                 `protobuf:"bytes,5,opt,name=public_key_pem,json=publicKeyPem,proto3" json:"public_key_pem,omitempty"`
+	Description  string                 `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	CreateTime   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ExpireTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	RevokeTime   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	// A layout-owner key: it signs layouts, and its signatures on attestations do not count.
+	Owner         bool `protobuf:"varint,10,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -761,14 +763,23 @@ func (x *Key) GetRevokeTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Key) GetOwner() bool {
+	if x != nil {
+		return x.Owner
+	}
+	return false
+}
+
 type AddKeyRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Project string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
 	// PEM public key (PKIX "PUBLIC KEY"); ed25519, ECDSA P-256/P-384 or RSA (2048 bits or more, used with PSS).
 	PublicKeyPem string `protobuf:"bytes,2,opt,name=public_key_pem,json=publicKeyPem,proto3" json:"public_key_pem,omitempty"`
 	// Optional: signatures by this key are refused from this time on.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	ExpireTime  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	Description string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	// Register a layout-owner key (signs layouts) instead of a functionary key (signs attestations).
+	Owner         bool `protobuf:"varint,5,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -829,6 +840,13 @@ func (x *AddKeyRequest) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *AddKeyRequest) GetOwner() bool {
+	if x != nil {
+		return x.Owner
+	}
+	return false
 }
 
 type AddKeyResponse struct {
@@ -2259,6 +2277,432 @@ func (x *GetEntryResponse) GetEntry() []byte {
 	return nil
 }
 
+// Layout is one version of a named layout.
+type Layout struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Project string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	Name    string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Assigned by the server: 1 for the first push of the name, then one more for each push.
+	Version int64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// Lowercase hex sha256 of the pushed bytes.
+	Id string `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`
+	// The layout-owner key ids whose signatures verified at push time, sorted.
+	SignerKeyIds []string `protobuf:"bytes,5,rep,name=signer_key_ids,json=signerKeyIds,proto3" json:"signer_key_ids,omitempty"`
+	// The layout's own expiry ("expires").
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The signed layout exactly as pushed (a DSSE envelope or an in-toto metablock); GetLayout only.
+	Content []byte `protobuf:"bytes,8,opt,name=content,proto3" json:"content,omitempty"`
+	// Token id of the pusher.
+	Pusher        string `protobuf:"bytes,9,opt,name=pusher,proto3" json:"pusher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Layout) Reset() {
+	*x = Layout{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Layout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Layout) ProtoMessage() {}
+
+func (x *Layout) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Layout.ProtoReflect.Descriptor instead.
+func (*Layout) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Layout) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *Layout) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Layout) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Layout) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Layout) GetSignerKeyIds() []string {
+	if x != nil {
+		return x.SignerKeyIds
+	}
+	return nil
+}
+
+func (x *Layout) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Layout) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Layout) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *Layout) GetPusher() string {
+	if x != nil {
+		return x.Pusher
+	}
+	return ""
+}
+
+type PushLayoutRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for the caller's own project.
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// The layout's name in the project: letters, digits, '.', '_' and '-'.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The signed layout: a DSSE envelope whose payload is the layout JSON, or an in-toto metablock.
+	Content       []byte `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushLayoutRequest) Reset() {
+	*x = PushLayoutRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushLayoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushLayoutRequest) ProtoMessage() {}
+
+func (x *PushLayoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushLayoutRequest.ProtoReflect.Descriptor instead.
+func (*PushLayoutRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PushLayoutRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *PushLayoutRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PushLayoutRequest) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+type PushLayoutResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Without content.
+	Layout        *Layout `protobuf:"bytes,1,opt,name=layout,proto3" json:"layout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushLayoutResponse) Reset() {
+	*x = PushLayoutResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushLayoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushLayoutResponse) ProtoMessage() {}
+
+func (x *PushLayoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushLayoutResponse.ProtoReflect.Descriptor instead.
+func (*PushLayoutResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *PushLayoutResponse) GetLayout() *Layout {
+	if x != nil {
+		return x.Layout
+	}
+	return nil
+}
+
+type ListLayoutsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Project string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// Only the versions of this name; empty for every name.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLayoutsRequest) Reset() {
+	*x = ListLayoutsRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLayoutsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLayoutsRequest) ProtoMessage() {}
+
+func (x *ListLayoutsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLayoutsRequest.ProtoReflect.Descriptor instead.
+func (*ListLayoutsRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListLayoutsRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ListLayoutsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ListLayoutsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first (by name when name is empty, then descending version); without content.
+	Layouts       []*Layout `protobuf:"bytes,1,rep,name=layouts,proto3" json:"layouts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLayoutsResponse) Reset() {
+	*x = ListLayoutsResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLayoutsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLayoutsResponse) ProtoMessage() {}
+
+func (x *ListLayoutsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLayoutsResponse.ProtoReflect.Descriptor instead.
+func (*ListLayoutsResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListLayoutsResponse) GetLayouts() []*Layout {
+	if x != nil {
+		return x.Layouts
+	}
+	return nil
+}
+
+type GetLayoutRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Project string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	Name    string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// 0 means the active (newest) version.
+	Version       int64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLayoutRequest) Reset() {
+	*x = GetLayoutRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLayoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLayoutRequest) ProtoMessage() {}
+
+func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLayoutRequest.ProtoReflect.Descriptor instead.
+func (*GetLayoutRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetLayoutRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *GetLayoutRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetLayoutRequest) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type GetLayoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Layout        *Layout                `protobuf:"bytes,1,opt,name=layout,proto3" json:"layout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLayoutResponse) Reset() {
+	*x = GetLayoutResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLayoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLayoutResponse) ProtoMessage() {}
+
+func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLayoutResponse.ProtoReflect.Descriptor instead.
+func (*GetLayoutResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetLayoutResponse) GetLayout() *Layout {
+	if x != nil {
+		return x.Layout
+	}
+	return nil
+}
+
 var File_attestd_v1_attestd_proto protoreflect.FileDescriptor
 
 const file_attestd_v1_attestd_proto_rawDesc = "" +
@@ -2302,7 +2746,7 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\">\n" +
 	"\x13RevokeTokenResponse\x12'\n" +
-	"\x05token\x18\x01 \x01(\v2\x11.attestd.v1.TokenR\x05token\"\xe8\x02\n" +
+	"\x05token\x18\x01 \x01(\v2\x11.attestd.v1.TokenR\x05token\"\xfe\x02\n" +
 	"\x03Key\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12\x19\n" +
@@ -2315,13 +2759,16 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\vexpire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12;\n" +
 	"\vrevoke_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\"\xae\x01\n" +
+	"revokeTime\x12\x14\n" +
+	"\x05owner\x18\n" +
+	" \x01(\bR\x05owner\"\xc4\x01\n" +
 	"\rAddKeyRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12$\n" +
 	"\x0epublic_key_pem\x18\x02 \x01(\tR\fpublicKeyPem\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"3\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\bR\x05owner\"3\n" +
 	"\x0eAddKeyResponse\x12!\n" +
 	"\x03key\x18\x01 \x01(\v2\x0f.attestd.v1.KeyR\x03key\"+\n" +
 	"\x0fListKeysRequest\x12\x18\n" +
@@ -2426,7 +2873,36 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\tlog_index\x18\x01 \x01(\x04R\blogIndex\"E\n" +
 	"\x10GetEntryResponse\x12\x1b\n" +
 	"\tlog_index\x18\x01 \x01(\x04R\blogIndex\x12\x14\n" +
-	"\x05entry\x18\x02 \x01(\fR\x05entry2\xb9\x01\n" +
+	"\x05entry\x18\x02 \x01(\fR\x05entry\"\xb2\x02\n" +
+	"\x06Layout\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x03R\aversion\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\tR\x02id\x12$\n" +
+	"\x0esigner_key_ids\x18\x05 \x03(\tR\fsignerKeyIds\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12\x18\n" +
+	"\acontent\x18\b \x01(\fR\acontent\x12\x16\n" +
+	"\x06pusher\x18\t \x01(\tR\x06pusher\"[\n" +
+	"\x11PushLayoutRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\"@\n" +
+	"\x12PushLayoutResponse\x12*\n" +
+	"\x06layout\x18\x01 \x01(\v2\x12.attestd.v1.LayoutR\x06layout\"B\n" +
+	"\x12ListLayoutsRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"C\n" +
+	"\x13ListLayoutsResponse\x12,\n" +
+	"\alayouts\x18\x01 \x03(\v2\x12.attestd.v1.LayoutR\alayouts\"Z\n" +
+	"\x10GetLayoutRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x03R\aversion\"?\n" +
+	"\x11GetLayoutResponse\x12*\n" +
+	"\x06layout\x18\x01 \x01(\v2\x12.attestd.v1.LayoutR\x06layout2\xb9\x01\n" +
 	"\x0eProjectService\x12T\n" +
 	"\rCreateProject\x12 .attestd.v1.CreateProjectRequest\x1a!.attestd.v1.CreateProjectResponse\x12Q\n" +
 	"\fListProjects\x12\x1f.attestd.v1.ListProjectsRequest\x1a .attestd.v1.ListProjectsResponse2\xfb\x01\n" +
@@ -2443,7 +2919,12 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\x12AttestationService\x12?\n" +
 	"\x06Submit\x12\x19.attestd.v1.SubmitRequest\x1a\x1a.attestd.v1.SubmitResponse\x126\n" +
 	"\x03Get\x12\x16.attestd.v1.GetRequest\x1a\x17.attestd.v1.GetResponse\x129\n" +
-	"\x04List\x12\x17.attestd.v1.ListRequest\x1a\x18.attestd.v1.ListResponse2\xf3\x02\n" +
+	"\x04List\x12\x17.attestd.v1.ListRequest\x1a\x18.attestd.v1.ListResponse2\xf6\x01\n" +
+	"\rLayoutService\x12K\n" +
+	"\n" +
+	"PushLayout\x12\x1d.attestd.v1.PushLayoutRequest\x1a\x1e.attestd.v1.PushLayoutResponse\x12N\n" +
+	"\vListLayouts\x12\x1e.attestd.v1.ListLayoutsRequest\x1a\x1f.attestd.v1.ListLayoutsResponse\x12H\n" +
+	"\tGetLayout\x12\x1c.attestd.v1.GetLayoutRequest\x1a\x1d.attestd.v1.GetLayoutResponse2\xf3\x02\n" +
 	"\n" +
 	"LogService\x12T\n" +
 	"\rGetCheckpoint\x12 .attestd.v1.GetCheckpointRequest\x1a!.attestd.v1.GetCheckpointResponse\x12`\n" +
@@ -2463,7 +2944,7 @@ func file_attestd_v1_attestd_proto_rawDescGZIP() []byte {
 	return file_attestd_v1_attestd_proto_rawDescData
 }
 
-var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*Project)(nil),                     // 0: attestd.v1.Project
 	(*CreateProjectRequest)(nil),        // 1: attestd.v1.CreateProjectRequest
@@ -2502,70 +2983,88 @@ var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*GetConsistencyProofResponse)(nil), // 34: attestd.v1.GetConsistencyProofResponse
 	(*GetEntryRequest)(nil),             // 35: attestd.v1.GetEntryRequest
 	(*GetEntryResponse)(nil),            // 36: attestd.v1.GetEntryResponse
-	(*timestamppb.Timestamp)(nil),       // 37: google.protobuf.Timestamp
+	(*Layout)(nil),                      // 37: attestd.v1.Layout
+	(*PushLayoutRequest)(nil),           // 38: attestd.v1.PushLayoutRequest
+	(*PushLayoutResponse)(nil),          // 39: attestd.v1.PushLayoutResponse
+	(*ListLayoutsRequest)(nil),          // 40: attestd.v1.ListLayoutsRequest
+	(*ListLayoutsResponse)(nil),         // 41: attestd.v1.ListLayoutsResponse
+	(*GetLayoutRequest)(nil),            // 42: attestd.v1.GetLayoutRequest
+	(*GetLayoutResponse)(nil),           // 43: attestd.v1.GetLayoutResponse
+	(*timestamppb.Timestamp)(nil),       // 44: google.protobuf.Timestamp
 }
 var file_attestd_v1_attestd_proto_depIdxs = []int32{
-	37, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	44, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: attestd.v1.CreateProjectResponse.project:type_name -> attestd.v1.Project
 	0,  // 2: attestd.v1.ListProjectsResponse.projects:type_name -> attestd.v1.Project
-	37, // 3: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	37, // 4: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	44, // 3: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	44, // 4: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
 	5,  // 5: attestd.v1.CreateTokenResponse.token:type_name -> attestd.v1.Token
 	5,  // 6: attestd.v1.ListTokensResponse.tokens:type_name -> attestd.v1.Token
 	5,  // 7: attestd.v1.RevokeTokenResponse.token:type_name -> attestd.v1.Token
-	37, // 8: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	37, // 9: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
-	37, // 10: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
-	37, // 11: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	44, // 8: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	44, // 9: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
+	44, // 10: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
+	44, // 11: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	12, // 12: attestd.v1.AddKeyResponse.key:type_name -> attestd.v1.Key
 	12, // 13: attestd.v1.ListKeysResponse.keys:type_name -> attestd.v1.Key
 	12, // 14: attestd.v1.RevokeKeyResponse.key:type_name -> attestd.v1.Key
-	37, // 15: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
+	44, // 15: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
 	21, // 16: attestd.v1.Receipt.inclusion_proof:type_name -> attestd.v1.InclusionProof
 	20, // 17: attestd.v1.Attestation.receipt:type_name -> attestd.v1.Receipt
 	19, // 18: attestd.v1.Attestation.subjects:type_name -> attestd.v1.ArtifactRef
 	19, // 19: attestd.v1.Attestation.materials:type_name -> attestd.v1.ArtifactRef
 	20, // 20: attestd.v1.SubmitResponse.receipt:type_name -> attestd.v1.Receipt
 	22, // 21: attestd.v1.GetResponse.attestation:type_name -> attestd.v1.Attestation
-	37, // 22: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
-	37, // 23: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
+	44, // 22: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
+	44, // 23: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
 	22, // 24: attestd.v1.ListResponse.attestations:type_name -> attestd.v1.Attestation
 	21, // 25: attestd.v1.GetInclusionProofResponse.proof:type_name -> attestd.v1.InclusionProof
-	1,  // 26: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
-	3,  // 27: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
-	6,  // 28: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
-	8,  // 29: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
-	10, // 30: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
-	13, // 31: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
-	15, // 32: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
-	17, // 33: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
-	23, // 34: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
-	25, // 35: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
-	27, // 36: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
-	29, // 37: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
-	31, // 38: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
-	33, // 39: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
-	35, // 40: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
-	2,  // 41: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
-	4,  // 42: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
-	7,  // 43: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
-	9,  // 44: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
-	11, // 45: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
-	14, // 46: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
-	16, // 47: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
-	18, // 48: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
-	24, // 49: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
-	26, // 50: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
-	28, // 51: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
-	30, // 52: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
-	32, // 53: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
-	34, // 54: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
-	36, // 55: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
-	41, // [41:56] is the sub-list for method output_type
-	26, // [26:41] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	44, // 26: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
+	44, // 27: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
+	37, // 28: attestd.v1.PushLayoutResponse.layout:type_name -> attestd.v1.Layout
+	37, // 29: attestd.v1.ListLayoutsResponse.layouts:type_name -> attestd.v1.Layout
+	37, // 30: attestd.v1.GetLayoutResponse.layout:type_name -> attestd.v1.Layout
+	1,  // 31: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
+	3,  // 32: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
+	6,  // 33: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
+	8,  // 34: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
+	10, // 35: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
+	13, // 36: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
+	15, // 37: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
+	17, // 38: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
+	23, // 39: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
+	25, // 40: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
+	27, // 41: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
+	38, // 42: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
+	40, // 43: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
+	42, // 44: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
+	29, // 45: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
+	31, // 46: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
+	33, // 47: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
+	35, // 48: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
+	2,  // 49: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
+	4,  // 50: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
+	7,  // 51: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
+	9,  // 52: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
+	11, // 53: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
+	14, // 54: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
+	16, // 55: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
+	18, // 56: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
+	24, // 57: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
+	26, // 58: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
+	28, // 59: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
+	39, // 60: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
+	41, // 61: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
+	43, // 62: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
+	30, // 63: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
+	32, // 64: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
+	34, // 65: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
+	36, // 66: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
+	49, // [49:67] is the sub-list for method output_type
+	31, // [31:49] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_attestd_v1_attestd_proto_init() }
@@ -2580,9 +3079,9 @@ func file_attestd_v1_attestd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_attestd_v1_attestd_proto_rawDesc), len(file_attestd_v1_attestd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   44,
 			NumExtensions: 0,
-			NumServices:   5,
+			NumServices:   6,
 		},
 		GoTypes:           file_attestd_v1_attestd_proto_goTypes,
 		DependencyIndexes: file_attestd_v1_attestd_proto_depIdxs,

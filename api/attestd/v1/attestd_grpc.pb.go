@@ -1,4 +1,4 @@
-// The attestd API: projects, tokens, functionary keys and attestations.
+// The attestd API: projects, tokens, functionary and layout-owner keys, attestations and layouts.
 //
 // Every call carries a bearer token in the "authorization" metadata ("Bearer <token>"). A project-scoped token
 // acts on its own project; the project field of a request may be left empty or must name that project. A
@@ -363,7 +363,8 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// KeyService registers the functionary public keys whose signatures a project accepts.
+// KeyService registers the public keys whose signatures a project accepts: functionary keys, which sign
+// attestations, and layout-owner keys (owner = true), which sign layouts and nothing else.
 type KeyServiceClient interface {
 	AddKey(ctx context.Context, in *AddKeyRequest, opts ...grpc.CallOption) (*AddKeyResponse, error)
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
@@ -412,7 +413,8 @@ func (c *keyServiceClient) RevokeKey(ctx context.Context, in *RevokeKeyRequest, 
 // All implementations must embed UnimplementedKeyServiceServer
 // for forward compatibility.
 //
-// KeyService registers the functionary public keys whose signatures a project accepts.
+// KeyService registers the public keys whose signatures a project accepts: functionary keys, which sign
+// attestations, and layout-owner keys (owner = true), which sign layouts and nothing else.
 type KeyServiceServer interface {
 	AddKey(context.Context, *AddKeyRequest) (*AddKeyResponse, error)
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
@@ -719,6 +721,200 @@ var AttestationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "List",
 			Handler:    _AttestationService_List_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "attestd/v1/attestd.proto",
+}
+
+const (
+	LayoutService_PushLayout_FullMethodName  = "/attestd.v1.LayoutService/PushLayout"
+	LayoutService_ListLayouts_FullMethodName = "/attestd.v1.LayoutService/ListLayouts"
+	LayoutService_GetLayout_FullMethodName   = "/attestd.v1.LayoutService/GetLayout"
+)
+
+// LayoutServiceClient is the client API for LayoutService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// LayoutService keeps a project's in-toto layouts. Each name has a history of versions that the server numbers
+// (1, 2, ...); the newest is the active one. A pushed layout must be signed by a currently valid layout-owner
+// key of the project, and bytes that were ever pushed under a name can never be pushed again (a superseded
+// layout cannot become active again). Pushing needs an admin token; reading, any project role.
+type LayoutServiceClient interface {
+	// PushLayout checks a signed layout and stores it as the next version of its name.
+	PushLayout(ctx context.Context, in *PushLayoutRequest, opts ...grpc.CallOption) (*PushLayoutResponse, error)
+	// ListLayouts returns the layouts of the project (or of one name), newest version first.
+	ListLayouts(ctx context.Context, in *ListLayoutsRequest, opts ...grpc.CallOption) (*ListLayoutsResponse, error)
+	// GetLayout returns one version of a layout, with its signed bytes.
+	GetLayout(ctx context.Context, in *GetLayoutRequest, opts ...grpc.CallOption) (*GetLayoutResponse, error)
+}
+
+type layoutServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewLayoutServiceClient(cc grpc.ClientConnInterface) LayoutServiceClient {
+	return &layoutServiceClient{cc}
+}
+
+func (c *layoutServiceClient) PushLayout(ctx context.Context, in *PushLayoutRequest, opts ...grpc.CallOption) (*PushLayoutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PushLayoutResponse)
+	err := c.cc.Invoke(ctx, LayoutService_PushLayout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *layoutServiceClient) ListLayouts(ctx context.Context, in *ListLayoutsRequest, opts ...grpc.CallOption) (*ListLayoutsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLayoutsResponse)
+	err := c.cc.Invoke(ctx, LayoutService_ListLayouts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *layoutServiceClient) GetLayout(ctx context.Context, in *GetLayoutRequest, opts ...grpc.CallOption) (*GetLayoutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLayoutResponse)
+	err := c.cc.Invoke(ctx, LayoutService_GetLayout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LayoutServiceServer is the server API for LayoutService service.
+// All implementations must embed UnimplementedLayoutServiceServer
+// for forward compatibility.
+//
+// LayoutService keeps a project's in-toto layouts. Each name has a history of versions that the server numbers
+// (1, 2, ...); the newest is the active one. A pushed layout must be signed by a currently valid layout-owner
+// key of the project, and bytes that were ever pushed under a name can never be pushed again (a superseded
+// layout cannot become active again). Pushing needs an admin token; reading, any project role.
+type LayoutServiceServer interface {
+	// PushLayout checks a signed layout and stores it as the next version of its name.
+	PushLayout(context.Context, *PushLayoutRequest) (*PushLayoutResponse, error)
+	// ListLayouts returns the layouts of the project (or of one name), newest version first.
+	ListLayouts(context.Context, *ListLayoutsRequest) (*ListLayoutsResponse, error)
+	// GetLayout returns one version of a layout, with its signed bytes.
+	GetLayout(context.Context, *GetLayoutRequest) (*GetLayoutResponse, error)
+	mustEmbedUnimplementedLayoutServiceServer()
+}
+
+// UnimplementedLayoutServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedLayoutServiceServer struct{}
+
+func (UnimplementedLayoutServiceServer) PushLayout(context.Context, *PushLayoutRequest) (*PushLayoutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PushLayout not implemented")
+}
+func (UnimplementedLayoutServiceServer) ListLayouts(context.Context, *ListLayoutsRequest) (*ListLayoutsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLayouts not implemented")
+}
+func (UnimplementedLayoutServiceServer) GetLayout(context.Context, *GetLayoutRequest) (*GetLayoutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLayout not implemented")
+}
+func (UnimplementedLayoutServiceServer) mustEmbedUnimplementedLayoutServiceServer() {}
+func (UnimplementedLayoutServiceServer) testEmbeddedByValue()                       {}
+
+// UnsafeLayoutServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to LayoutServiceServer will
+// result in compilation errors.
+type UnsafeLayoutServiceServer interface {
+	mustEmbedUnimplementedLayoutServiceServer()
+}
+
+func RegisterLayoutServiceServer(s grpc.ServiceRegistrar, srv LayoutServiceServer) {
+	// If the following call panics, it indicates UnimplementedLayoutServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&LayoutService_ServiceDesc, srv)
+}
+
+func _LayoutService_PushLayout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushLayoutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LayoutServiceServer).PushLayout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LayoutService_PushLayout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LayoutServiceServer).PushLayout(ctx, req.(*PushLayoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LayoutService_ListLayouts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLayoutsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LayoutServiceServer).ListLayouts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LayoutService_ListLayouts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LayoutServiceServer).ListLayouts(ctx, req.(*ListLayoutsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LayoutService_GetLayout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLayoutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LayoutServiceServer).GetLayout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LayoutService_GetLayout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LayoutServiceServer).GetLayout(ctx, req.(*GetLayoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// LayoutService_ServiceDesc is the grpc.ServiceDesc for LayoutService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var LayoutService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "attestd.v1.LayoutService",
+	HandlerType: (*LayoutServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "PushLayout",
+			Handler:    _LayoutService_PushLayout_Handler,
+		},
+		{
+			MethodName: "ListLayouts",
+			Handler:    _LayoutService_ListLayouts_Handler,
+		},
+		{
+			MethodName: "GetLayout",
+			Handler:    _LayoutService_GetLayout_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -10,12 +10,12 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-const keyColumns = `project_id, key_id, key_type, scheme, public_pem, description, created_at, expires_at, revoked_at`
+const keyColumns = `project_id, key_id, key_type, scheme, public_pem, description, created_at, expires_at, revoked_at, owner`
 
 func scanKey(row pgx.Row) (store.Key, error) {
 	var k store.Key
 	err := row.Scan(&k.ProjectID, &k.KeyID, &k.KeyType, &k.Scheme, &k.PublicPEM, &k.Description,
-		&k.CreatedAt, &k.ExpiresAt, &k.RevokedAt)
+		&k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &k.Owner)
 	if err != nil {
 		return store.Key{}, err
 	}
@@ -30,9 +30,9 @@ func scanKey(row pgx.Row) (store.Key, error) {
 func (s *Store) AddKey(ctx context.Context, k store.Key) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO keys (`+keyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()), $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()), $8, $9, $10)`,
 		k.ProjectID, k.KeyID, k.KeyType, k.Scheme, k.PublicPEM, k.Description, nullTime(k.CreatedAt),
-		k.ExpiresAt, k.RevokedAt)
+		k.ExpiresAt, k.RevokedAt, k.Owner)
 	if err != nil {
 		return fmt.Errorf("add key %s to project %d: %w", k.KeyID, k.ProjectID, classify(ctx, err))
 	}

@@ -14,6 +14,7 @@ var keyTests = []test{
 	{name: "SameIDInTwoProjects", run: testKeySameIDInTwoProjects},
 	{name: "Revoke", run: testKeyRevoke},
 	{name: "RevokeElsewhere", run: testKeyRevokeElsewhere},
+	{name: "Owner", run: testKeyOwner},
 }
 
 // newKey is a key of projectID named by label.
@@ -133,4 +134,14 @@ func testKeyRevokeElsewhere(t *testing.T, s store.Store) {
 	if got := listKeys(t, s, p2.ID); len(got) != 0 {
 		t.Errorf("ListKeys of beta shows alpha's keys: %v", got)
 	}
+}
+
+// testKeyOwner: the owner flag round-trips, and keys added without it are functionary keys.
+func testKeyOwner(t *testing.T, s store.Store) {
+	p := mustProject(t, s, "alpha")
+	fn := mustKey(t, s, newKey(p.ID, "functionary", baseTime))
+	owner := newKey(p.ID, "owner", at(time.Second))
+	owner.Owner = true
+	mustKey(t, s, owner)
+	checkEqual(t, "ListKeys", listKeys(t, s, p.ID), normKeys(fn, owner))
 }

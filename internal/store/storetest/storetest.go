@@ -77,6 +77,7 @@ func run(t *testing.T, open func(t *testing.T) (store.Store, Tamperer), withTamp
 		{"Tokens", tokenTests},
 		{"Bootstrap", bootstrapTests},
 		{"Keys", keyTests},
+		{"Layouts", layoutTests},
 		{"Attestations", attestationTests},
 		{"List", listTests},
 		{"Log", logTests},
