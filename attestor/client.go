@@ -43,6 +43,7 @@ type Client struct {
 	Attestations attestdv1.AttestationServiceClient
 	Log          attestdv1.LogServiceClient
 	Layouts      attestdv1.LayoutServiceClient
+	Policies     attestdv1.PolicyServiceClient
 
 	conn *grpc.ClientConn
 }
@@ -96,6 +97,7 @@ func Dial(ctx context.Context, target string, opts DialOptions) (*Client, error)
 		Attestations: attestdv1.NewAttestationServiceClient(conn),
 		Log:          attestdv1.NewLogServiceClient(conn),
 		Layouts:      attestdv1.NewLayoutServiceClient(conn),
+		Policies:     attestdv1.NewPolicyServiceClient(conn),
 		conn:         conn,
 	}, nil
 }

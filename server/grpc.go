@@ -29,6 +29,7 @@ var serviceNames = []string{
 	attestdv1.AttestationService_ServiceDesc.ServiceName,
 	attestdv1.LogService_ServiceDesc.ServiceName,
 	attestdv1.LayoutService_ServiceDesc.ServiceName,
+	attestdv1.PolicyService_ServiceDesc.ServiceName,
 }
 
 // NewGRPCServer builds the gRPC server with every attestd service, health v1 and reflection registered, and
@@ -59,6 +60,7 @@ func (s *Server) NewGRPCServer(o GRPCOptions) (*grpc.Server, *health.Server) {
 	attestdv1.RegisterAttestationServiceServer(gs, s)
 	attestdv1.RegisterLogServiceServer(gs, s)
 	attestdv1.RegisterLayoutServiceServer(gs, s)
+	attestdv1.RegisterPolicyServiceServer(gs, s)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)

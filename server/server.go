@@ -30,6 +30,7 @@ type Server struct {
 	attestdv1.UnimplementedAttestationServiceServer
 	attestdv1.UnimplementedLogServiceServer
 	attestdv1.UnimplementedLayoutServiceServer
+	attestdv1.UnimplementedPolicyServiceServer
 
 	store   store.Store
 	log     Log

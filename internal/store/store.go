@@ -23,6 +23,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrAlreadyExists: a row with the same unique name or id exists already.
 	ErrAlreadyExists = errors.New("already exists")
+	// ErrLimitReached: the write would take a project over a fixed bound (see MaxPoliciesPerProject).
+	ErrLimitReached = errors.New("limit reached")
 	// ErrUnavailable: the database could not be reached or the operation could not complete for a transient
 	// reason; the caller may retry.
 	ErrUnavailable = errors.New("database unavailable")
@@ -96,6 +98,21 @@ func (e *LayoutExistsError) Error() string {
 }
 
 func (e *LayoutExistsError) Unwrap() error { return ErrAlreadyExists }
+
+// Policy says that the artifacts of one kind whose names match a pattern need a layout of the project.
+type Policy struct {
+	ProjectID int64
+	Name      string
+	Kind      string // "image", "file" or "package"
+	Match     string // the pattern, checked by the server
+	Layout    string // the name of a layout of the project
+	SetterID  string // token id of whoever set it last
+	CreatedAt time.Time
+	UpdatedAt time.Time // when it was last set; CreatedAt until it is replaced
+}
+
+// MaxPoliciesPerProject bounds the policies of one project (SetPolicy's max).
+const MaxPoliciesPerProject = 1000
 
 // Artifact is an indexed subject or material: a name and one digest of it. A descriptor with several digests
 // is stored as several Artifacts with the same name.
@@ -194,6 +211,17 @@ type Store interface {
 	// GetLayout returns one version of a layout with its Content; version 0 is the newest. ErrNotFound if the
 	// project has no such layout.
 	GetLayout(ctx context.Context, projectID int64, name string, version int64) (Layout, error)
+
+	// SetPolicy creates the policy p.Name of p.ProjectID, or replaces its Kind, Match, Layout and SetterID,
+	// and returns it as stored: a new policy gets CreatedAt = UpdatedAt = p.UpdatedAt (zero means now), a
+	// replaced one keeps its CreatedAt. It refuses with ErrNotFound if the project has no layout named p.Layout
+	// (or the project does not exist), and with ErrLimitReached if the policy is new and the project already
+	// has max policies; concurrent sets in one project cannot take it over max.
+	SetPolicy(ctx context.Context, p Policy, max int) (Policy, error)
+	// ListPolicies returns the project's policies, of one kind or (kind "") of every kind, ordered by name.
+	ListPolicies(ctx context.Context, projectID int64, kind string) ([]Policy, error)
+	// DeletePolicy deletes the project's policy name. ErrNotFound if the project has no such policy.
+	DeletePolicy(ctx context.Context, projectID int64, name string) error
 
 	// InsertAttestation stores a (a.ID must be the hex sha256 of a.Envelope; a zero CreatedAt means now). If the project already has an attestation with a.ID it stores nothing and
 	// returns the existing one with created=false; concurrent inserts of one id create exactly one row.

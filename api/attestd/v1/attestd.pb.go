@@ -2703,6 +2703,423 @@ func (x *GetLayoutResponse) GetLayout() *Layout {
 	return nil
 }
 
+type Policy struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Project string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// The policy's name in the project: letters, digits, '.', '_' and '-'.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The kind of artifact it covers: "image", "file" or "package".
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The pattern (in-toto's syntax: '*', '?', '[...]', '\\') that an artifact's name must match: for an image
+	// its repository without tag or digest (registry.example.com/team/*), for a file its canonical path, for a
+	// package its name or package URL (pkg:deb/acme/*).
+	Match string `protobuf:"bytes,4,opt,name=match,proto3" json:"match,omitempty"`
+	// The name of the layout that covered artifacts must satisfy (its active version at verification).
+	Layout     string                 `protobuf:"bytes,5,opt,name=layout,proto3" json:"layout,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the policy was last set; equal to create_time until it is replaced.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Token id of whoever set it last.
+	Setter        string `protobuf:"bytes,8,opt,name=setter,proto3" json:"setter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Policy) Reset() {
+	*x = Policy{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Policy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Policy) ProtoMessage() {}
+
+func (x *Policy) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Policy.ProtoReflect.Descriptor instead.
+func (*Policy) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *Policy) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *Policy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Policy) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Policy) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+func (x *Policy) GetLayout() string {
+	if x != nil {
+		return x.Layout
+	}
+	return ""
+}
+
+func (x *Policy) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Policy) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Policy) GetSetter() string {
+	if x != nil {
+		return x.Setter
+	}
+	return ""
+}
+
+type SetPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for the caller's own project.
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	Name    string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// "image", "file" or "package".
+	Kind  string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Match string `protobuf:"bytes,4,opt,name=match,proto3" json:"match,omitempty"`
+	// A layout of the project.
+	Layout        string `protobuf:"bytes,5,opt,name=layout,proto3" json:"layout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPolicyRequest) Reset() {
+	*x = SetPolicyRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPolicyRequest) ProtoMessage() {}
+
+func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SetPolicyRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *SetPolicyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetPolicyRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SetPolicyRequest) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+func (x *SetPolicyRequest) GetLayout() string {
+	if x != nil {
+		return x.Layout
+	}
+	return ""
+}
+
+type SetPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        *Policy                `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPolicyResponse) Reset() {
+	*x = SetPolicyResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPolicyResponse) ProtoMessage() {}
+
+func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
+func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SetPolicyResponse) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+type ListPoliciesRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Project string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// Only policies of this kind; empty for every kind.
+	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPoliciesRequest) Reset() {
+	*x = ListPoliciesRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPoliciesRequest) ProtoMessage() {}
+
+func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListPoliciesRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ListPoliciesRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+type ListPoliciesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By name.
+	Policies      []*Policy `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPoliciesResponse) Reset() {
+	*x = ListPoliciesResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPoliciesResponse) ProtoMessage() {}
+
+func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListPoliciesResponse) GetPolicies() []*Policy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+type DeletePolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Project       string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePolicyRequest) Reset() {
+	*x = DeletePolicyRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePolicyRequest) ProtoMessage() {}
+
+func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePolicyRequest.ProtoReflect.Descriptor instead.
+func (*DeletePolicyRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DeletePolicyRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *DeletePolicyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeletePolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePolicyResponse) Reset() {
+	*x = DeletePolicyResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePolicyResponse) ProtoMessage() {}
+
+func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePolicyResponse.ProtoReflect.Descriptor instead.
+func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{50}
+}
+
 var File_attestd_v1_attestd_proto protoreflect.FileDescriptor
 
 const file_attestd_v1_attestd_proto_rawDesc = "" +
@@ -2902,7 +3319,35 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\"?\n" +
 	"\x11GetLayoutResponse\x12*\n" +
-	"\x06layout\x18\x01 \x01(\v2\x12.attestd.v1.LayoutR\x06layout2\xb9\x01\n" +
+	"\x06layout\x18\x01 \x01(\v2\x12.attestd.v1.LayoutR\x06layout\"\x8a\x02\n" +
+	"\x06Policy\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05match\x18\x04 \x01(\tR\x05match\x12\x16\n" +
+	"\x06layout\x18\x05 \x01(\tR\x06layout\x12;\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x16\n" +
+	"\x06setter\x18\b \x01(\tR\x06setter\"\x82\x01\n" +
+	"\x10SetPolicyRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05match\x18\x04 \x01(\tR\x05match\x12\x16\n" +
+	"\x06layout\x18\x05 \x01(\tR\x06layout\"?\n" +
+	"\x11SetPolicyResponse\x12*\n" +
+	"\x06policy\x18\x01 \x01(\v2\x12.attestd.v1.PolicyR\x06policy\"C\n" +
+	"\x13ListPoliciesRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\"F\n" +
+	"\x14ListPoliciesResponse\x12.\n" +
+	"\bpolicies\x18\x01 \x03(\v2\x12.attestd.v1.PolicyR\bpolicies\"C\n" +
+	"\x13DeletePolicyRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x16\n" +
+	"\x14DeletePolicyResponse2\xb9\x01\n" +
 	"\x0eProjectService\x12T\n" +
 	"\rCreateProject\x12 .attestd.v1.CreateProjectRequest\x1a!.attestd.v1.CreateProjectResponse\x12Q\n" +
 	"\fListProjects\x12\x1f.attestd.v1.ListProjectsRequest\x1a .attestd.v1.ListProjectsResponse2\xfb\x01\n" +
@@ -2924,7 +3369,11 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\n" +
 	"PushLayout\x12\x1d.attestd.v1.PushLayoutRequest\x1a\x1e.attestd.v1.PushLayoutResponse\x12N\n" +
 	"\vListLayouts\x12\x1e.attestd.v1.ListLayoutsRequest\x1a\x1f.attestd.v1.ListLayoutsResponse\x12H\n" +
-	"\tGetLayout\x12\x1c.attestd.v1.GetLayoutRequest\x1a\x1d.attestd.v1.GetLayoutResponse2\xf3\x02\n" +
+	"\tGetLayout\x12\x1c.attestd.v1.GetLayoutRequest\x1a\x1d.attestd.v1.GetLayoutResponse2\xff\x01\n" +
+	"\rPolicyService\x12H\n" +
+	"\tSetPolicy\x12\x1c.attestd.v1.SetPolicyRequest\x1a\x1d.attestd.v1.SetPolicyResponse\x12Q\n" +
+	"\fListPolicies\x12\x1f.attestd.v1.ListPoliciesRequest\x1a .attestd.v1.ListPoliciesResponse\x12Q\n" +
+	"\fDeletePolicy\x12\x1f.attestd.v1.DeletePolicyRequest\x1a .attestd.v1.DeletePolicyResponse2\xf3\x02\n" +
 	"\n" +
 	"LogService\x12T\n" +
 	"\rGetCheckpoint\x12 .attestd.v1.GetCheckpointRequest\x1a!.attestd.v1.GetCheckpointResponse\x12`\n" +
@@ -2944,7 +3393,7 @@ func file_attestd_v1_attestd_proto_rawDescGZIP() []byte {
 	return file_attestd_v1_attestd_proto_rawDescData
 }
 
-var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*Project)(nil),                     // 0: attestd.v1.Project
 	(*CreateProjectRequest)(nil),        // 1: attestd.v1.CreateProjectRequest
@@ -2990,81 +3439,98 @@ var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*ListLayoutsResponse)(nil),         // 41: attestd.v1.ListLayoutsResponse
 	(*GetLayoutRequest)(nil),            // 42: attestd.v1.GetLayoutRequest
 	(*GetLayoutResponse)(nil),           // 43: attestd.v1.GetLayoutResponse
-	(*timestamppb.Timestamp)(nil),       // 44: google.protobuf.Timestamp
+	(*Policy)(nil),                      // 44: attestd.v1.Policy
+	(*SetPolicyRequest)(nil),            // 45: attestd.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),           // 46: attestd.v1.SetPolicyResponse
+	(*ListPoliciesRequest)(nil),         // 47: attestd.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),        // 48: attestd.v1.ListPoliciesResponse
+	(*DeletePolicyRequest)(nil),         // 49: attestd.v1.DeletePolicyRequest
+	(*DeletePolicyResponse)(nil),        // 50: attestd.v1.DeletePolicyResponse
+	(*timestamppb.Timestamp)(nil),       // 51: google.protobuf.Timestamp
 }
 var file_attestd_v1_attestd_proto_depIdxs = []int32{
-	44, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	51, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: attestd.v1.CreateProjectResponse.project:type_name -> attestd.v1.Project
 	0,  // 2: attestd.v1.ListProjectsResponse.projects:type_name -> attestd.v1.Project
-	44, // 3: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	44, // 4: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	51, // 3: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	51, // 4: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
 	5,  // 5: attestd.v1.CreateTokenResponse.token:type_name -> attestd.v1.Token
 	5,  // 6: attestd.v1.ListTokensResponse.tokens:type_name -> attestd.v1.Token
 	5,  // 7: attestd.v1.RevokeTokenResponse.token:type_name -> attestd.v1.Token
-	44, // 8: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	44, // 9: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
-	44, // 10: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
-	44, // 11: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 8: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	51, // 9: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 10: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
+	51, // 11: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	12, // 12: attestd.v1.AddKeyResponse.key:type_name -> attestd.v1.Key
 	12, // 13: attestd.v1.ListKeysResponse.keys:type_name -> attestd.v1.Key
 	12, // 14: attestd.v1.RevokeKeyResponse.key:type_name -> attestd.v1.Key
-	44, // 15: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
+	51, // 15: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
 	21, // 16: attestd.v1.Receipt.inclusion_proof:type_name -> attestd.v1.InclusionProof
 	20, // 17: attestd.v1.Attestation.receipt:type_name -> attestd.v1.Receipt
 	19, // 18: attestd.v1.Attestation.subjects:type_name -> attestd.v1.ArtifactRef
 	19, // 19: attestd.v1.Attestation.materials:type_name -> attestd.v1.ArtifactRef
 	20, // 20: attestd.v1.SubmitResponse.receipt:type_name -> attestd.v1.Receipt
 	22, // 21: attestd.v1.GetResponse.attestation:type_name -> attestd.v1.Attestation
-	44, // 22: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
-	44, // 23: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
+	51, // 22: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
+	51, // 23: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
 	22, // 24: attestd.v1.ListResponse.attestations:type_name -> attestd.v1.Attestation
 	21, // 25: attestd.v1.GetInclusionProofResponse.proof:type_name -> attestd.v1.InclusionProof
-	44, // 26: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
-	44, // 27: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
+	51, // 26: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
+	51, // 27: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
 	37, // 28: attestd.v1.PushLayoutResponse.layout:type_name -> attestd.v1.Layout
 	37, // 29: attestd.v1.ListLayoutsResponse.layouts:type_name -> attestd.v1.Layout
 	37, // 30: attestd.v1.GetLayoutResponse.layout:type_name -> attestd.v1.Layout
-	1,  // 31: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
-	3,  // 32: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
-	6,  // 33: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
-	8,  // 34: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
-	10, // 35: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
-	13, // 36: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
-	15, // 37: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
-	17, // 38: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
-	23, // 39: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
-	25, // 40: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
-	27, // 41: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
-	38, // 42: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
-	40, // 43: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
-	42, // 44: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
-	29, // 45: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
-	31, // 46: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
-	33, // 47: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
-	35, // 48: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
-	2,  // 49: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
-	4,  // 50: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
-	7,  // 51: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
-	9,  // 52: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
-	11, // 53: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
-	14, // 54: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
-	16, // 55: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
-	18, // 56: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
-	24, // 57: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
-	26, // 58: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
-	28, // 59: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
-	39, // 60: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
-	41, // 61: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
-	43, // 62: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
-	30, // 63: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
-	32, // 64: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
-	34, // 65: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
-	36, // 66: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
-	49, // [49:67] is the sub-list for method output_type
-	31, // [31:49] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	51, // 31: attestd.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
+	51, // 32: attestd.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
+	44, // 33: attestd.v1.SetPolicyResponse.policy:type_name -> attestd.v1.Policy
+	44, // 34: attestd.v1.ListPoliciesResponse.policies:type_name -> attestd.v1.Policy
+	1,  // 35: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
+	3,  // 36: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
+	6,  // 37: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
+	8,  // 38: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
+	10, // 39: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
+	13, // 40: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
+	15, // 41: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
+	17, // 42: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
+	23, // 43: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
+	25, // 44: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
+	27, // 45: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
+	38, // 46: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
+	40, // 47: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
+	42, // 48: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
+	45, // 49: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
+	47, // 50: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
+	49, // 51: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
+	29, // 52: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
+	31, // 53: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
+	33, // 54: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
+	35, // 55: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
+	2,  // 56: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
+	4,  // 57: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
+	7,  // 58: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
+	9,  // 59: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
+	11, // 60: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
+	14, // 61: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
+	16, // 62: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
+	18, // 63: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
+	24, // 64: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
+	26, // 65: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
+	28, // 66: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
+	39, // 67: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
+	41, // 68: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
+	43, // 69: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
+	46, // 70: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
+	48, // 71: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
+	50, // 72: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
+	30, // 73: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
+	32, // 74: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
+	34, // 75: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
+	36, // 76: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
+	56, // [56:77] is the sub-list for method output_type
+	35, // [35:56] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_attestd_v1_attestd_proto_init() }
@@ -3079,9 +3545,9 @@ func file_attestd_v1_attestd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_attestd_v1_attestd_proto_rawDesc), len(file_attestd_v1_attestd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   51,
 			NumExtensions: 0,
-			NumServices:   6,
+			NumServices:   7,
 		},
 		GoTypes:           file_attestd_v1_attestd_proto_goTypes,
 		DependencyIndexes: file_attestd_v1_attestd_proto_depIdxs,

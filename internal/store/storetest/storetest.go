@@ -78,6 +78,7 @@ func run(t *testing.T, open func(t *testing.T) (store.Store, Tamperer), withTamp
 		{"Bootstrap", bootstrapTests},
 		{"Keys", keyTests},
 		{"Layouts", layoutTests},
+		{"Policies", policyTests},
 		{"Attestations", attestationTests},
 		{"List", listTests},
 		{"Log", logTests},
