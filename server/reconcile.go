@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -25,8 +23,7 @@ type ReconcileReport struct {
 // entryFor is the log entry of a stored attestation: it commits to the project, the id and the sha256 of the
 // envelope bytes as stored.
 func entryFor(projectName string, a store.Attestation) []byte {
-	sum := sha256.Sum256(a.Envelope)
-	return tlog.EntryFor(projectName, a.ID, hex.EncodeToString(sum[:]))
+	return tlog.EntryForEnvelope(projectName, a.ID, a.Envelope)
 }
 
 // Reconcile brings the database and the log into agreement; it must run before the server takes submissions
@@ -56,7 +53,7 @@ func (s *Server) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		return rep, fmt.Errorf("reconcile: the database says leaves below %d are settled but the log has only %d: "+
 			"the log directory is older than the database (restored from another backup?)", from, size)
 	}
-	names := map[int64]string{}
+	names := store.NewProjectNames(s.store)
 	var orphans []store.OrphanLeaf
 	next := from
 	for next < size {
@@ -83,7 +80,7 @@ func (s *Server) Reconcile(ctx context.Context) (ReconcileReport, error) {
 				orphans = append(orphans, store.OrphanLeaf{LogIndex: i, Entry: entry, FoundAt: s.now()})
 				continue
 			}
-			name, err := s.projectName(ctx, names, row.ProjectID)
+			name, err := names.Name(ctx, row.ProjectID)
 			if err != nil {
 				return rep, fmt.Errorf("reconcile: %w", err)
 			}
@@ -121,18 +118,6 @@ func (s *Server) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	s.seq = newSequencer(s.log, size, claimable)
 	s.seqMu.Unlock()
 	return rep, nil
-}
-
-func (s *Server) projectName(ctx context.Context, cache map[int64]string, id int64) (string, error) {
-	if name, ok := cache[id]; ok {
-		return name, nil
-	}
-	p, err := s.store.ProjectByID(ctx, id)
-	if err != nil {
-		return "", fmt.Errorf("project %d: %w", id, err)
-	}
-	cache[id] = p.Name
-	return p.Name, nil
 }
 
 // KeepWatermark stores the sequencer's watermark every interval until ctx ends, and once more at the end, so

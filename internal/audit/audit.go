@@ -100,18 +100,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		rep.add("rollback", nil, "", "", "the tree has %d leaves but the previous audit saw a checkpoint of %d", cp.Size, prev.Size)
 	}
 
-	names := map[int64]string{}
-	projectName := func(id int64) (string, error) {
-		if n, ok := names[id]; ok {
-			return n, nil
-		}
-		p, err := cfg.Store.ProjectByID(ctx, id)
-		if err != nil {
-			return "", fmt.Errorf("project %d: %w", id, err)
-		}
-		names[id] = p.Name
-		return p.Name, nil
-	}
+	names := store.NewProjectNames(cfg.Store)
+	projectName := func(id int64) (string, error) { return names.Name(ctx, id) }
 	orphans := map[uint64][]byte{}
 	ols, err := cfg.Store.ListOrphanLeaves(ctx)
 	if err != nil {
@@ -155,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return err
 		}
 		sum := sha256.Sum256(row.Envelope)
-		if got := tlog.EntryFor(name, row.ID, hex.EncodeToString(sum[:])); !bytes.Equal(got, entry) {
+		if got := tlog.EntryForEnvelope(name, row.ID, row.Envelope); !bytes.Equal(got, entry) {
 			why := "the row's project or id differs from what the leaf commits to"
 			if row.ID != hex.EncodeToString(sum[:]) {
 				why = "the stored envelope's sha256 is not the attestation id (envelope changed)"

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -61,4 +62,11 @@ func isLowerHex(s string, n int) bool {
 		}
 	}
 	return true
+}
+
+// EntryForEnvelope is EntryFor with the SHA-256 of the envelope bytes computed here: the entry of a stored
+// attestation, as Submit, the start-up reconciliation and the audit recompute it.
+func EntryForEnvelope(project, attestationID string, envelope []byte) []byte {
+	sum := sha256.Sum256(envelope)
+	return EntryFor(project, attestationID, hex.EncodeToString(sum[:]))
 }
