@@ -44,6 +44,7 @@ type Client struct {
 	Log          attestdv1.LogServiceClient
 	Layouts      attestdv1.LayoutServiceClient
 	Policies     attestdv1.PolicyServiceClient
+	Verify       attestdv1.VerifyServiceClient
 
 	conn *grpc.ClientConn
 }
@@ -98,6 +99,7 @@ func Dial(ctx context.Context, target string, opts DialOptions) (*Client, error)
 		Log:          attestdv1.NewLogServiceClient(conn),
 		Layouts:      attestdv1.NewLayoutServiceClient(conn),
 		Policies:     attestdv1.NewPolicyServiceClient(conn),
+		Verify:       attestdv1.NewVerifyServiceClient(conn),
 		conn:         conn,
 	}, nil
 }

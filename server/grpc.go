@@ -61,6 +61,7 @@ func (s *Server) NewGRPCServer(o GRPCOptions) (*grpc.Server, *health.Server) {
 	attestdv1.RegisterLogServiceServer(gs, s)
 	attestdv1.RegisterLayoutServiceServer(gs, s)
 	attestdv1.RegisterPolicyServiceServer(gs, s)
+	attestdv1.RegisterVerifyServiceServer(gs, s)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)

@@ -59,6 +59,7 @@ type env struct {
 	admin string // server-admin secret
 	log   *tlog.Log
 	srv   *server.Server
+	dbURL string // the database, for tests that change rows behind attestd's back
 }
 
 func newEnv(t testing.TB, limits attestation.Limits) *env {
@@ -85,7 +86,7 @@ func newEnv(t testing.TB, limits attestation.Limits) *env {
 	if ok, err := st.Bootstrap(ctx, tok); err != nil || !ok {
 		t.Fatalf("bootstrap: %v %v", ok, err)
 	}
-	return &env{t: t, conn: conn, store: st, clock: clk, admin: secret, log: lg, srv: srv}
+	return &env{t: t, conn: conn, store: st, clock: clk, admin: secret, log: lg, srv: srv, dbURL: url}
 }
 
 // serve runs srv on a loopback port until the test ends and returns a client connection to it.

@@ -31,6 +31,7 @@ type Server struct {
 	attestdv1.UnimplementedLogServiceServer
 	attestdv1.UnimplementedLayoutServiceServer
 	attestdv1.UnimplementedPolicyServiceServer
+	attestdv1.UnimplementedVerifyServiceServer
 
 	store   store.Store
 	log     Log

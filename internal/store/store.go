@@ -114,6 +114,23 @@ type Policy struct {
 // MaxPoliciesPerProject bounds the policies of one project (SetPolicy's max).
 const MaxPoliciesPerProject = 1000
 
+// Decision is one recorded answer of Verify: who asked, about what, against which policy and layout version,
+// and the verdict with every reason.
+type Decision struct {
+	ID            int64 // assigned by the store, increasing
+	ProjectID     int64
+	RequesterID   string // token id of whoever asked
+	Kind          string // "image", "file" or "package"
+	Name          string
+	Digest        string // "sha256:HEX"
+	Policy        string // empty when no policy covered the artifact
+	Layout        string
+	LayoutVersion int64
+	Allowed       bool
+	Reasons       []string
+	DecidedAt     time.Time
+}
+
 // Artifact is an indexed subject or material: a name and one digest of it. A descriptor with several digests
 // is stored as several Artifacts with the same name.
 type Artifact struct {
@@ -222,6 +239,13 @@ type Store interface {
 	ListPolicies(ctx context.Context, projectID int64, kind string) ([]Policy, error)
 	// DeletePolicy deletes the project's policy name. ErrNotFound if the project has no such policy.
 	DeletePolicy(ctx context.Context, projectID int64, name string) error
+
+	// AddDecision records d (its ID is ignored; a zero DecidedAt means now) and returns it as stored, ID
+	// assigned: larger than the ID of every decision recorded before it. ErrNotFound if the project does not exist.
+	AddDecision(ctx context.Context, d Decision) (Decision, error)
+	// ListDecisions returns the project's decisions with ID < beforeID (0: no bound), newest first (descending
+	// ID), at most limit (as Filter.Limit: zero or less means DefaultPageSize, at most MaxPageSize).
+	ListDecisions(ctx context.Context, projectID int64, beforeID int64, limit int) ([]Decision, error)
 
 	// InsertAttestation stores a (a.ID must be the hex sha256 of a.Envelope; a zero CreatedAt means now). If the project already has an attestation with a.ID it stores nothing and
 	// returns the existing one with created=false; concurrent inserts of one id create exactly one row.

@@ -3120,6 +3120,432 @@ func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
 	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{50}
 }
 
+type VerifyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for the caller's own project.
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// "image", "file" or "package".
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The artifact's name: an image repository without tag or digest, a file's canonical path, a package name or
+	// package URL.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// The artifact's digest, "sha256:HEX".
+	Digest        string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyRequest) Reset() {
+	*x = VerifyRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyRequest) ProtoMessage() {}
+
+func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
+func (*VerifyRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *VerifyRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *VerifyRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *VerifyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VerifyRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+type VerifyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Decision      *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyResponse) Reset() {
+	*x = VerifyResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyResponse) ProtoMessage() {}
+
+func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
+func (*VerifyResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *VerifyResponse) GetDecision() *Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+// DecisionStep says how one step of the layout was judged.
+type DecisionStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The attestations that met the step's threshold, sorted.
+	AttestationIds []string `protobuf:"bytes,2,rep,name=attestation_ids,json=attestationIds,proto3" json:"attestation_ids,omitempty"`
+	// Why the step failed, sorted; empty when it passed.
+	Reasons       []string `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecisionStep) Reset() {
+	*x = DecisionStep{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecisionStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecisionStep) ProtoMessage() {}
+
+func (x *DecisionStep) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecisionStep.ProtoReflect.Descriptor instead.
+func (*DecisionStep) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *DecisionStep) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DecisionStep) GetAttestationIds() []string {
+	if x != nil {
+		return x.AttestationIds
+	}
+	return nil
+}
+
+func (x *DecisionStep) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+// Decision is the answer of Verify, as it was recorded.
+type Decision struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// The layout judged against and its active version at decision time; empty when no policy covered the
+	// artifact.
+	LayoutName    string `protobuf:"bytes,2,opt,name=layout_name,json=layoutName,proto3" json:"layout_name,omitempty"`
+	LayoutVersion int64  `protobuf:"varint,3,opt,name=layout_version,json=layoutVersion,proto3" json:"layout_version,omitempty"`
+	PolicyName    string `protobuf:"bytes,4,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"`
+	// In layout order.
+	Steps []*DecisionStep `protobuf:"bytes,5,rep,name=steps,proto3" json:"steps,omitempty"`
+	// Every reason for a denial, sorted; empty when allowed.
+	Reasons   []string               `protobuf:"bytes,6,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	// Recorded decisions only (ListDecisions): what was asked, and by which token.
+	Kind      string `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name      string `protobuf:"bytes,9,opt,name=name,proto3" json:"name,omitempty"`
+	Digest    string `protobuf:"bytes,10,opt,name=digest,proto3" json:"digest,omitempty"`
+	Requester string `protobuf:"bytes,11,opt,name=requester,proto3" json:"requester,omitempty"`
+	// The id of the recorded decision.
+	Id            int64 `protobuf:"varint,12,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Decision) Reset() {
+	*x = Decision{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Decision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Decision) ProtoMessage() {}
+
+func (x *Decision) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Decision.ProtoReflect.Descriptor instead.
+func (*Decision) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *Decision) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *Decision) GetLayoutName() string {
+	if x != nil {
+		return x.LayoutName
+	}
+	return ""
+}
+
+func (x *Decision) GetLayoutVersion() int64 {
+	if x != nil {
+		return x.LayoutVersion
+	}
+	return 0
+}
+
+func (x *Decision) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+func (x *Decision) GetSteps() []*DecisionStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Decision) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *Decision) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+func (x *Decision) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Decision) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Decision) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Decision) GetRequester() string {
+	if x != nil {
+		return x.Requester
+	}
+	return ""
+}
+
+func (x *Decision) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type ListDecisionsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Project string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// At most this many (default 100, at most 1000).
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Continue a listing: only decisions with id below this one; 0 from the newest.
+	BeforeId      int64 `protobuf:"varint,3,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDecisionsRequest) Reset() {
+	*x = ListDecisionsRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDecisionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDecisionsRequest) ProtoMessage() {}
+
+func (x *ListDecisionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDecisionsRequest.ProtoReflect.Descriptor instead.
+func (*ListDecisionsRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ListDecisionsRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ListDecisionsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListDecisionsRequest) GetBeforeId() int64 {
+	if x != nil {
+		return x.BeforeId
+	}
+	return 0
+}
+
+type ListDecisionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Decisions     []*Decision `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDecisionsResponse) Reset() {
+	*x = ListDecisionsResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDecisionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDecisionsResponse) ProtoMessage() {}
+
+func (x *ListDecisionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDecisionsResponse.ProtoReflect.Descriptor instead.
+func (*ListDecisionsResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ListDecisionsResponse) GetDecisions() []*Decision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
 var File_attestd_v1_attestd_proto protoreflect.FileDescriptor
 
 const file_attestd_v1_attestd_proto_rawDesc = "" +
@@ -3347,7 +3773,41 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\x13DeletePolicyRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"\x16\n" +
-	"\x14DeletePolicyResponse2\xb9\x01\n" +
+	"\x14DeletePolicyResponse\"i\n" +
+	"\rVerifyRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\tR\x06digest\"B\n" +
+	"\x0eVerifyResponse\x120\n" +
+	"\bdecision\x18\x01 \x01(\v2\x14.attestd.v1.DecisionR\bdecision\"e\n" +
+	"\fDecisionStep\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x0fattestation_ids\x18\x02 \x03(\tR\x0eattestationIds\x12\x18\n" +
+	"\areasons\x18\x03 \x03(\tR\areasons\"\x80\x03\n" +
+	"\bDecision\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x1f\n" +
+	"\vlayout_name\x18\x02 \x01(\tR\n" +
+	"layoutName\x12%\n" +
+	"\x0elayout_version\x18\x03 \x01(\x03R\rlayoutVersion\x12\x1f\n" +
+	"\vpolicy_name\x18\x04 \x01(\tR\n" +
+	"policyName\x12.\n" +
+	"\x05steps\x18\x05 \x03(\v2\x18.attestd.v1.DecisionStepR\x05steps\x12\x18\n" +
+	"\areasons\x18\x06 \x03(\tR\areasons\x129\n" +
+	"\n" +
+	"decided_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12\x12\n" +
+	"\x04kind\x18\b \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\t \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\n" +
+	" \x01(\tR\x06digest\x12\x1c\n" +
+	"\trequester\x18\v \x01(\tR\trequester\x12\x0e\n" +
+	"\x02id\x18\f \x01(\x03R\x02id\"c\n" +
+	"\x14ListDecisionsRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x1b\n" +
+	"\tbefore_id\x18\x03 \x01(\x03R\bbeforeId\"K\n" +
+	"\x15ListDecisionsResponse\x122\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x14.attestd.v1.DecisionR\tdecisions2\xb9\x01\n" +
 	"\x0eProjectService\x12T\n" +
 	"\rCreateProject\x12 .attestd.v1.CreateProjectRequest\x1a!.attestd.v1.CreateProjectResponse\x12Q\n" +
 	"\fListProjects\x12\x1f.attestd.v1.ListProjectsRequest\x1a .attestd.v1.ListProjectsResponse2\xfb\x01\n" +
@@ -3373,7 +3833,10 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\rPolicyService\x12H\n" +
 	"\tSetPolicy\x12\x1c.attestd.v1.SetPolicyRequest\x1a\x1d.attestd.v1.SetPolicyResponse\x12Q\n" +
 	"\fListPolicies\x12\x1f.attestd.v1.ListPoliciesRequest\x1a .attestd.v1.ListPoliciesResponse\x12Q\n" +
-	"\fDeletePolicy\x12\x1f.attestd.v1.DeletePolicyRequest\x1a .attestd.v1.DeletePolicyResponse2\xf3\x02\n" +
+	"\fDeletePolicy\x12\x1f.attestd.v1.DeletePolicyRequest\x1a .attestd.v1.DeletePolicyResponse2\xa6\x01\n" +
+	"\rVerifyService\x12?\n" +
+	"\x06Verify\x12\x19.attestd.v1.VerifyRequest\x1a\x1a.attestd.v1.VerifyResponse\x12T\n" +
+	"\rListDecisions\x12 .attestd.v1.ListDecisionsRequest\x1a!.attestd.v1.ListDecisionsResponse2\xf3\x02\n" +
 	"\n" +
 	"LogService\x12T\n" +
 	"\rGetCheckpoint\x12 .attestd.v1.GetCheckpointRequest\x1a!.attestd.v1.GetCheckpointResponse\x12`\n" +
@@ -3393,7 +3856,7 @@ func file_attestd_v1_attestd_proto_rawDescGZIP() []byte {
 	return file_attestd_v1_attestd_proto_rawDescData
 }
 
-var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*Project)(nil),                     // 0: attestd.v1.Project
 	(*CreateProjectRequest)(nil),        // 1: attestd.v1.CreateProjectRequest
@@ -3446,91 +3909,105 @@ var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*ListPoliciesResponse)(nil),        // 48: attestd.v1.ListPoliciesResponse
 	(*DeletePolicyRequest)(nil),         // 49: attestd.v1.DeletePolicyRequest
 	(*DeletePolicyResponse)(nil),        // 50: attestd.v1.DeletePolicyResponse
-	(*timestamppb.Timestamp)(nil),       // 51: google.protobuf.Timestamp
+	(*VerifyRequest)(nil),               // 51: attestd.v1.VerifyRequest
+	(*VerifyResponse)(nil),              // 52: attestd.v1.VerifyResponse
+	(*DecisionStep)(nil),                // 53: attestd.v1.DecisionStep
+	(*Decision)(nil),                    // 54: attestd.v1.Decision
+	(*ListDecisionsRequest)(nil),        // 55: attestd.v1.ListDecisionsRequest
+	(*ListDecisionsResponse)(nil),       // 56: attestd.v1.ListDecisionsResponse
+	(*timestamppb.Timestamp)(nil),       // 57: google.protobuf.Timestamp
 }
 var file_attestd_v1_attestd_proto_depIdxs = []int32{
-	51, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	57, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: attestd.v1.CreateProjectResponse.project:type_name -> attestd.v1.Project
 	0,  // 2: attestd.v1.ListProjectsResponse.projects:type_name -> attestd.v1.Project
-	51, // 3: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	51, // 4: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	57, // 3: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	57, // 4: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
 	5,  // 5: attestd.v1.CreateTokenResponse.token:type_name -> attestd.v1.Token
 	5,  // 6: attestd.v1.ListTokensResponse.tokens:type_name -> attestd.v1.Token
 	5,  // 7: attestd.v1.RevokeTokenResponse.token:type_name -> attestd.v1.Token
-	51, // 8: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	51, // 9: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
-	51, // 10: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
-	51, // 11: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	57, // 8: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	57, // 9: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
+	57, // 10: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
+	57, // 11: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	12, // 12: attestd.v1.AddKeyResponse.key:type_name -> attestd.v1.Key
 	12, // 13: attestd.v1.ListKeysResponse.keys:type_name -> attestd.v1.Key
 	12, // 14: attestd.v1.RevokeKeyResponse.key:type_name -> attestd.v1.Key
-	51, // 15: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
+	57, // 15: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
 	21, // 16: attestd.v1.Receipt.inclusion_proof:type_name -> attestd.v1.InclusionProof
 	20, // 17: attestd.v1.Attestation.receipt:type_name -> attestd.v1.Receipt
 	19, // 18: attestd.v1.Attestation.subjects:type_name -> attestd.v1.ArtifactRef
 	19, // 19: attestd.v1.Attestation.materials:type_name -> attestd.v1.ArtifactRef
 	20, // 20: attestd.v1.SubmitResponse.receipt:type_name -> attestd.v1.Receipt
 	22, // 21: attestd.v1.GetResponse.attestation:type_name -> attestd.v1.Attestation
-	51, // 22: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
-	51, // 23: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
+	57, // 22: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
+	57, // 23: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
 	22, // 24: attestd.v1.ListResponse.attestations:type_name -> attestd.v1.Attestation
 	21, // 25: attestd.v1.GetInclusionProofResponse.proof:type_name -> attestd.v1.InclusionProof
-	51, // 26: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
-	51, // 27: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
+	57, // 26: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
+	57, // 27: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
 	37, // 28: attestd.v1.PushLayoutResponse.layout:type_name -> attestd.v1.Layout
 	37, // 29: attestd.v1.ListLayoutsResponse.layouts:type_name -> attestd.v1.Layout
 	37, // 30: attestd.v1.GetLayoutResponse.layout:type_name -> attestd.v1.Layout
-	51, // 31: attestd.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
-	51, // 32: attestd.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
+	57, // 31: attestd.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
+	57, // 32: attestd.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
 	44, // 33: attestd.v1.SetPolicyResponse.policy:type_name -> attestd.v1.Policy
 	44, // 34: attestd.v1.ListPoliciesResponse.policies:type_name -> attestd.v1.Policy
-	1,  // 35: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
-	3,  // 36: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
-	6,  // 37: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
-	8,  // 38: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
-	10, // 39: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
-	13, // 40: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
-	15, // 41: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
-	17, // 42: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
-	23, // 43: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
-	25, // 44: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
-	27, // 45: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
-	38, // 46: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
-	40, // 47: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
-	42, // 48: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
-	45, // 49: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
-	47, // 50: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
-	49, // 51: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
-	29, // 52: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
-	31, // 53: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
-	33, // 54: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
-	35, // 55: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
-	2,  // 56: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
-	4,  // 57: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
-	7,  // 58: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
-	9,  // 59: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
-	11, // 60: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
-	14, // 61: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
-	16, // 62: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
-	18, // 63: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
-	24, // 64: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
-	26, // 65: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
-	28, // 66: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
-	39, // 67: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
-	41, // 68: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
-	43, // 69: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
-	46, // 70: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
-	48, // 71: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
-	50, // 72: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
-	30, // 73: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
-	32, // 74: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
-	34, // 75: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
-	36, // 76: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
-	56, // [56:77] is the sub-list for method output_type
-	35, // [35:56] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	54, // 35: attestd.v1.VerifyResponse.decision:type_name -> attestd.v1.Decision
+	53, // 36: attestd.v1.Decision.steps:type_name -> attestd.v1.DecisionStep
+	57, // 37: attestd.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	54, // 38: attestd.v1.ListDecisionsResponse.decisions:type_name -> attestd.v1.Decision
+	1,  // 39: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
+	3,  // 40: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
+	6,  // 41: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
+	8,  // 42: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
+	10, // 43: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
+	13, // 44: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
+	15, // 45: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
+	17, // 46: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
+	23, // 47: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
+	25, // 48: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
+	27, // 49: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
+	38, // 50: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
+	40, // 51: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
+	42, // 52: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
+	45, // 53: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
+	47, // 54: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
+	49, // 55: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
+	51, // 56: attestd.v1.VerifyService.Verify:input_type -> attestd.v1.VerifyRequest
+	55, // 57: attestd.v1.VerifyService.ListDecisions:input_type -> attestd.v1.ListDecisionsRequest
+	29, // 58: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
+	31, // 59: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
+	33, // 60: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
+	35, // 61: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
+	2,  // 62: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
+	4,  // 63: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
+	7,  // 64: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
+	9,  // 65: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
+	11, // 66: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
+	14, // 67: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
+	16, // 68: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
+	18, // 69: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
+	24, // 70: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
+	26, // 71: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
+	28, // 72: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
+	39, // 73: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
+	41, // 74: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
+	43, // 75: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
+	46, // 76: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
+	48, // 77: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
+	50, // 78: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
+	52, // 79: attestd.v1.VerifyService.Verify:output_type -> attestd.v1.VerifyResponse
+	56, // 80: attestd.v1.VerifyService.ListDecisions:output_type -> attestd.v1.ListDecisionsResponse
+	30, // 81: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
+	32, // 82: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
+	34, // 83: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
+	36, // 84: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
+	62, // [62:85] is the sub-list for method output_type
+	39, // [39:62] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_attestd_v1_attestd_proto_init() }
@@ -3545,9 +4022,9 @@ func file_attestd_v1_attestd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_attestd_v1_attestd_proto_rawDesc), len(file_attestd_v1_attestd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   51,
+			NumMessages:   57,
 			NumExtensions: 0,
-			NumServices:   7,
+			NumServices:   8,
 		},
 		GoTypes:           file_attestd_v1_attestd_proto_goTypes,
 		DependencyIndexes: file_attestd_v1_attestd_proto_depIdxs,

@@ -1118,6 +1118,158 @@ var PolicyService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
+	VerifyService_Verify_FullMethodName        = "/attestd.v1.VerifyService/Verify"
+	VerifyService_ListDecisions_FullMethodName = "/attestd.v1.VerifyService/ListDecisions"
+)
+
+// VerifyServiceClient is the client API for VerifyService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// VerifyService answers whether an artifact went through the pipeline its project requires. Verify needs a
+// token of the project with role verifier, admin or reader; ListDecisions needs an admin token.
+type VerifyServiceClient interface {
+	// Verify decides on one artifact. A denial is an answer (allowed false, with reasons), not an error; an
+	// error means no decision could be made.
+	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error)
+	// ListDecisions lists the project's recorded decisions, newest first.
+	ListDecisions(ctx context.Context, in *ListDecisionsRequest, opts ...grpc.CallOption) (*ListDecisionsResponse, error)
+}
+
+type verifyServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewVerifyServiceClient(cc grpc.ClientConnInterface) VerifyServiceClient {
+	return &verifyServiceClient{cc}
+}
+
+func (c *verifyServiceClient) Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyResponse)
+	err := c.cc.Invoke(ctx, VerifyService_Verify_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *verifyServiceClient) ListDecisions(ctx context.Context, in *ListDecisionsRequest, opts ...grpc.CallOption) (*ListDecisionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDecisionsResponse)
+	err := c.cc.Invoke(ctx, VerifyService_ListDecisions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// VerifyServiceServer is the server API for VerifyService service.
+// All implementations must embed UnimplementedVerifyServiceServer
+// for forward compatibility.
+//
+// VerifyService answers whether an artifact went through the pipeline its project requires. Verify needs a
+// token of the project with role verifier, admin or reader; ListDecisions needs an admin token.
+type VerifyServiceServer interface {
+	// Verify decides on one artifact. A denial is an answer (allowed false, with reasons), not an error; an
+	// error means no decision could be made.
+	Verify(context.Context, *VerifyRequest) (*VerifyResponse, error)
+	// ListDecisions lists the project's recorded decisions, newest first.
+	ListDecisions(context.Context, *ListDecisionsRequest) (*ListDecisionsResponse, error)
+	mustEmbedUnimplementedVerifyServiceServer()
+}
+
+// UnimplementedVerifyServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedVerifyServiceServer struct{}
+
+func (UnimplementedVerifyServiceServer) Verify(context.Context, *VerifyRequest) (*VerifyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Verify not implemented")
+}
+func (UnimplementedVerifyServiceServer) ListDecisions(context.Context, *ListDecisionsRequest) (*ListDecisionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDecisions not implemented")
+}
+func (UnimplementedVerifyServiceServer) mustEmbedUnimplementedVerifyServiceServer() {}
+func (UnimplementedVerifyServiceServer) testEmbeddedByValue()                       {}
+
+// UnsafeVerifyServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to VerifyServiceServer will
+// result in compilation errors.
+type UnsafeVerifyServiceServer interface {
+	mustEmbedUnimplementedVerifyServiceServer()
+}
+
+func RegisterVerifyServiceServer(s grpc.ServiceRegistrar, srv VerifyServiceServer) {
+	// If the following call panics, it indicates UnimplementedVerifyServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&VerifyService_ServiceDesc, srv)
+}
+
+func _VerifyService_Verify_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VerifyServiceServer).Verify(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VerifyService_Verify_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VerifyServiceServer).Verify(ctx, req.(*VerifyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VerifyService_ListDecisions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDecisionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VerifyServiceServer).ListDecisions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VerifyService_ListDecisions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VerifyServiceServer).ListDecisions(ctx, req.(*ListDecisionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// VerifyService_ServiceDesc is the grpc.ServiceDesc for VerifyService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var VerifyService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "attestd.v1.VerifyService",
+	HandlerType: (*VerifyServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Verify",
+			Handler:    _VerifyService_Verify_Handler,
+		},
+		{
+			MethodName: "ListDecisions",
+			Handler:    _VerifyService_ListDecisions_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "attestd/v1/attestd.proto",
+}
+
+const (
 	LogService_GetCheckpoint_FullMethodName       = "/attestd.v1.LogService/GetCheckpoint"
 	LogService_GetInclusionProof_FullMethodName   = "/attestd.v1.LogService/GetInclusionProof"
 	LogService_GetConsistencyProof_FullMethodName = "/attestd.v1.LogService/GetConsistencyProof"

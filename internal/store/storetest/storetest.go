@@ -79,6 +79,7 @@ func run(t *testing.T, open func(t *testing.T) (store.Store, Tamperer), withTamp
 		{"Keys", keyTests},
 		{"Layouts", layoutTests},
 		{"Policies", policyTests},
+		{"Decisions", decisionTests},
 		{"Attestations", attestationTests},
 		{"List", listTests},
 		{"Log", logTests},

@@ -1,0 +1,64 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/attestd/attestd/internal/store"
+)
+
+const decisionColumns = `id, project_id, requester_id, kind, name, digest, policy, layout, layout_version, allowed, reasons, decided_at`
+
+func scanDecision(row pgx.Row) (store.Decision, error) {
+	var d store.Decision
+	if err := row.Scan(&d.ID, &d.ProjectID, &d.RequesterID, &d.Kind, &d.Name, &d.Digest, &d.Policy, &d.Layout,
+		&d.LayoutVersion, &d.Allowed, &d.Reasons, &d.DecidedAt); err != nil {
+		return store.Decision{}, err
+	}
+	d.DecidedAt = d.DecidedAt.UTC()
+	if len(d.Reasons) == 0 {
+		d.Reasons = nil
+	}
+	return d, nil
+}
+
+// AddDecision records one decision; the foreign key to projects refuses an unknown project (ErrNotFound).
+func (s *Store) AddDecision(ctx context.Context, d store.Decision) (store.Decision, error) {
+	reasons := d.Reasons
+	if reasons == nil {
+		reasons = []string{}
+	}
+	stored, err := scanDecision(s.pool.QueryRow(ctx, `
+		INSERT INTO decisions (project_id, requester_id, kind, name, digest, policy, layout, layout_version, allowed,
+			reasons, decided_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, now()))
+		RETURNING `+decisionColumns,
+		d.ProjectID, d.RequesterID, d.Kind, d.Name, d.Digest, d.Policy, d.Layout, d.LayoutVersion, d.Allowed,
+		reasons, nullTime(d.DecidedAt)))
+	if err != nil {
+		return store.Decision{}, fmt.Errorf("add decision of project %d: %w", d.ProjectID, classify(ctx, err))
+	}
+	return stored, nil
+}
+
+// ListDecisions lists the project's decisions newest first.
+func (s *Store) ListDecisions(ctx context.Context, projectID, beforeID int64, limit int) ([]store.Decision, error) {
+	if limit <= 0 {
+		limit = store.DefaultPageSize
+	}
+	limit = min(limit, store.MaxPageSize)
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+decisionColumns+` FROM decisions
+		WHERE project_id = $1 AND ($2 = 0 OR id < $2)
+		ORDER BY id DESC LIMIT $3`, projectID, beforeID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list decisions of project %d: %w", projectID, classify(ctx, err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Decision, error) { return scanDecision(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list decisions of project %d: %w", projectID, classify(ctx, err))
+	}
+	return out, nil
+}

@@ -1,0 +1,386 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
+	"github.com/attestd/attestd/attestation"
+	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/tlog"
+	"github.com/attestd/attestd/verifier"
+)
+
+// Bounds of the candidate walk of Verify.
+const (
+	// maxVerifyCandidates bounds the attestations gathered for one decision.
+	maxVerifyCandidates = 10000
+	// maxArtifactNameBytes bounds the name of a verified artifact.
+	maxArtifactNameBytes = 4096
+	// lastStepHintCount bounds the attestations of the last step that Verify adds, when the walk found none,
+	// to explain which digest that step produced.
+	lastStepHintCount = 10
+)
+
+// rolesVerify may ask for decisions.
+var rolesVerify = []string{store.RoleAdmin, store.RoleReader, store.RoleVerifier}
+
+// Verify decides whether an artifact went through the pipeline its project requires, and records the decision.
+//
+// The policy covering the artifact names a layout; its active version is judged against the candidates gathered
+// by walking back from the artifact's digest: the attestations whose subject is the digest, then those whose
+// subject is one of their materials, and so on, at most one level more than the layout has steps and at most
+// maxVerifyCandidates attestations (more is RESOURCE_EXHAUSTED). A candidate counts only if its leaf is covered
+// by the log's current checkpoint and its inclusion proof verifies against it. A denial is an answer, not an
+// error; an artifact that no policy covers is denied.
+func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*attestdv1.VerifyResponse, error) {
+	p, proj, err := s.resolveProject(ctx, req.GetProject(), "verify artifacts", rolesVerify...)
+	if err != nil {
+		return nil, err
+	}
+	kind, name := req.GetKind(), req.GetName()
+	if err := checkPolicyKind(kind); err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, invalidf("name: the artifact's name is empty")
+	}
+	if len(name) > maxArtifactNameBytes {
+		return nil, &attestation.LimitError{Limit: "max-artifact-name-bytes, fixed", Max: maxArtifactNameBytes, Got: len(name), What: "artifact name bytes"}
+	}
+	if err := attestation.CheckName(name, attestation.Limits{}); err != nil {
+		return nil, err
+	}
+	alg, value, err := attestation.ParseDigest(req.GetDigest())
+	if err != nil {
+		return nil, err
+	}
+	if alg != "sha256" {
+		return nil, invalidf("digest %q: want sha256:HEX", clip(req.GetDigest()))
+	}
+	rec := store.Decision{ProjectID: proj.ID, RequesterID: p.token.ID, Kind: kind, Name: name, Digest: alg + ":" + value}
+
+	pols, err := s.store.ListPolicies(ctx, proj.ID, kind)
+	if err != nil {
+		return nil, err
+	}
+	vps := make([]verifier.Policy, 0, len(pols))
+	for _, pol := range pols {
+		vps = append(vps, verifier.Policy{Name: pol.Name, Kind: pol.Kind, Match: pol.Match, Layout: pol.Layout})
+	}
+	pol, ok := verifier.SelectPolicy(vps, kind, name)
+	if !ok {
+		rec.Reasons = []string{fmt.Sprintf("no policy covers %s %q", kind, name)}
+		return s.answer(ctx, rec, nil)
+	}
+	rec.Policy, rec.Layout = pol.Name, pol.Layout
+
+	stored, err := s.store.GetLayout(ctx, proj.ID, pol.Layout, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		rec.Reasons = []string{fmt.Sprintf("policy %q names layout %q, which the project does not have", pol.Name, pol.Layout)}
+		return s.answer(ctx, rec, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load layout %q: %w", pol.Layout, err)
+	}
+	rec.LayoutVersion = stored.Version
+	env, err := attestation.ParseEnvelope(stored.Content, attestation.Limits{MaxEnvelopeBytes: 2 * verifier.MaxLayoutBytes})
+	if err != nil {
+		return nil, fmt.Errorf("stored layout %q version %d does not parse: %v", stored.Name, stored.Version, err)
+	}
+	layout, err := verifier.ParseLayout(env.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("stored layout %q version %d does not parse: %v", stored.Name, stored.Version, err)
+	}
+
+	cands, err := s.gatherCandidates(ctx, proj.ID, alg, value, len(layout.Steps)+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(layout.Steps) > 0 {
+		// When nothing of the last step has the artifact's digest as its subject, the newest few attestations
+		// of that step let the engine name the digest the last step did produce ("the artifact has X, but the
+		// product of the last step has Y"). They cannot make a decision allowed: the last step only counts
+		// attestations whose product is the artifact, and the walk found every one of those.
+		if cands, err = s.lastStepHints(ctx, proj.ID, layout.Steps[len(layout.Steps)-1].Name, cands); err != nil {
+			return nil, err
+		}
+	}
+	logged, notLogged, err := s.checkInclusion(ctx, proj.Name, cands)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.store.ListKeys(ctx, proj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load keys of project %q: %w", proj.Name, err)
+	}
+	candidates, notCounted := s.readCandidates(ctx, proj.Name, keys, logged)
+	notLogged = append(notLogged, notCounted...)
+	now := s.now()
+	in := verifier.Input{
+		Layout:   layout,
+		Now:      now,
+		Artifact: verifier.Artifact{Name: name, Digest: map[string]string{alg: value}},
+	}
+	for _, k := range keys {
+		if k.Owner {
+			continue
+		}
+		vk := verifier.Key{ID: k.KeyID, NotBefore: k.CreatedAt}
+		if k.ExpiresAt != nil {
+			vk.Expires = *k.ExpiresAt
+		}
+		if k.RevokedAt != nil {
+			vk.RevokedAt = *k.RevokedAt
+		}
+		in.Keys = append(in.Keys, vk)
+	}
+	in.Attestations = candidates
+	d, err := verifier.Verify(in)
+	if err != nil {
+		return nil, err
+	}
+	rec.Allowed = d.Allowed
+	rec.Reasons = d.Reasons
+	if len(notLogged) > 0 {
+		s.logger.WarnContext(ctx, "verify: candidates without a valid inclusion proof", "project", proj.Name,
+			"reasons", notLogged)
+		if !d.Allowed {
+			rec.Reasons = append(slices.Clone(rec.Reasons), notLogged...)
+			slices.Sort(rec.Reasons)
+			rec.Reasons = slices.Compact(rec.Reasons)
+		}
+	}
+	rec.DecidedAt = now
+	return s.answer(ctx, rec, d.Steps)
+}
+
+// answer records the decision and returns it.
+func (s *Server) answer(ctx context.Context, rec store.Decision, steps []verifier.StepResult) (*attestdv1.VerifyResponse, error) {
+	if rec.DecidedAt.IsZero() {
+		rec.DecidedAt = s.now()
+	}
+	stored, err := s.store.AddDecision(ctx, rec)
+	if err != nil {
+		return nil, fmt.Errorf("record decision: %w", err)
+	}
+	out := decisionPB(stored)
+	for _, st := range steps {
+		out.Steps = append(out.Steps, &attestdv1.DecisionStep{Name: st.Name, AttestationIds: slices.Clone(st.Used),
+			Reasons: slices.Clone(st.Reasons)})
+	}
+	s.logger.InfoContext(ctx, "verified", "kind", rec.Kind, "name", rec.Name, "digest", rec.Digest,
+		"allowed", rec.Allowed, "layout", rec.Layout, "version", rec.LayoutVersion, "decision", stored.ID)
+	return &attestdv1.VerifyResponse{Decision: out}, nil
+}
+
+func decisionPB(d store.Decision) *attestdv1.Decision {
+	return &attestdv1.Decision{
+		Id:            d.ID,
+		Allowed:       d.Allowed,
+		LayoutName:    d.Layout,
+		LayoutVersion: d.LayoutVersion,
+		PolicyName:    d.Policy,
+		Reasons:       slices.Clone(d.Reasons),
+		DecidedAt:     ts(d.DecidedAt),
+		Kind:          d.Kind,
+		Name:          d.Name,
+		Digest:        d.Digest,
+		Requester:     d.RequesterID,
+	}
+}
+
+// artifactMap turns stored artifacts into in-toto's name -> digest set.
+func artifactMap(arts []store.Artifact) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(arts))
+	for _, a := range arts {
+		if out[a.Name] == nil {
+			out[a.Name] = map[string]string{}
+		}
+		out[a.Name][a.Algorithm] = a.Digest
+	}
+	return out
+}
+
+// gatherCandidates walks back from the digest alg:value: the attestations whose subject it is, then those whose
+// subject is a material of one of them, level by level, at most maxDepth levels, each digest visited once. The
+// result is sorted by id.
+func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, value string, maxDepth int) ([]store.Attestation, error) {
+	type dig struct{ alg, value string }
+	visited := map[dig]bool{{alg, value}: true}
+	frontier := []dig{{alg, value}}
+	byID := map[string]store.Attestation{}
+	for depth := 0; depth < maxDepth && len(frontier) > 0; depth++ {
+		var next []dig
+		for _, d := range frontier {
+			var after int64
+			for {
+				page, err := s.store.ListAttestations(ctx, projectID, store.Filter{SubjectAlgorithm: d.alg,
+					SubjectDigest: d.value, AfterSeq: after, Limit: store.MaxPageSize})
+				if err != nil {
+					return nil, err
+				}
+				for _, a := range page {
+					if _, seen := byID[a.ID]; seen {
+						continue
+					}
+					byID[a.ID] = a
+					if len(byID) > maxVerifyCandidates {
+						return nil, &attestation.LimitError{Limit: "max-verify-candidates, fixed", Max: maxVerifyCandidates,
+							Got: len(byID), What: "candidate attestations gathered for one decision"}
+					}
+					for _, m := range a.Materials {
+						md := dig{m.Algorithm, m.Digest}
+						if !visited[md] {
+							visited[md] = true
+							next = append(next, md)
+						}
+					}
+				}
+				if len(page) < store.MaxPageSize {
+					break
+				}
+				after = page[len(page)-1].Seq
+			}
+		}
+		frontier = next
+	}
+	out := make([]store.Attestation, 0, len(byID))
+	for _, a := range byID {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b store.Attestation) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// lastStepHints adds to cands the newest lastStepHintCount attestations of step if cands has none of it.
+func (s *Server) lastStepHints(ctx context.Context, projectID int64, step string, cands []store.Attestation) ([]store.Attestation, error) {
+	for _, a := range cands {
+		if a.Step == step {
+			return cands, nil
+		}
+	}
+	hints, err := s.store.ListAttestations(ctx, projectID, store.Filter{Step: step, Limit: lastStepHintCount})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, a := range cands {
+		seen[a.ID] = true
+	}
+	for _, a := range hints {
+		if !seen[a.ID] {
+			cands = append(cands, a)
+		}
+	}
+	slices.SortFunc(cands, func(a, b store.Attestation) int { return strings.Compare(a.ID, b.ID) })
+	return cands, nil
+}
+
+// readCandidates reads what the engine judges from each candidate's envelope, which its log leaf commits to,
+// rather than from the columns indexed at submission, which the leaf does not cover: the signatures are verified
+// again against the project's functionary keys (the engine judges their validity at IntegratedAt), and step,
+// predicate type, materials and products come from the signed statement. A candidate whose envelope no longer
+// verifies does not count; the reasons say why.
+func (s *Server) readCandidates(ctx context.Context, project string, keys []store.Key, cands []store.Attestation) ([]verifier.Attestation, []string) {
+	var pubs []*attestation.PublicKey
+	for _, k := range keys {
+		if k.Owner {
+			continue
+		}
+		pub, err := attestation.ParsePublicKey([]byte(k.PublicPEM))
+		if err != nil {
+			s.logger.ErrorContext(ctx, "stored key does not parse", "project", project, "key_id", k.KeyID, "err", err)
+			continue
+		}
+		pubs = append(pubs, pub)
+	}
+	var out []verifier.Attestation
+	var reasons []string
+	for _, a := range cands {
+		env, err := attestation.ParseEnvelope(a.Envelope, s.limits)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its envelope does not parse: %v", a.ID, err))
+			continue
+		}
+		signers, err := attestation.VerifySignatures(env, pubs)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: no signature verifies with a functionary key of the project", a.ID))
+			continue
+		}
+		stmt, err := attestation.ParseStatement(env.Payload, s.limits)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its statement does not parse: %v", a.ID, err))
+			continue
+		}
+		out = append(out, verifier.Attestation{
+			ID:            a.ID,
+			Step:          stmt.Step,
+			Signers:       signers,
+			PredicateType: stmt.PredicateType,
+			IntegratedAt:  a.CreatedAt,
+			Materials:     artifactMap(artifacts(stmt.Materials)),
+			Products:      artifactMap(artifacts(stmt.Subjects)),
+		})
+	}
+	return out, reasons
+}
+
+// checkInclusion splits the candidates into those whose leaf is in the log, proved against the current
+// checkpoint, and reasons for the others.
+func (s *Server) checkInclusion(ctx context.Context, project string, cands []store.Attestation) ([]store.Attestation, []string, error) {
+	if len(cands) == 0 {
+		return nil, nil, nil
+	}
+	if err := s.requireLog(); err != nil {
+		return nil, nil, err
+	}
+	_, cp, err := s.log.Checkpoint(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errLogUnavailable, err)
+	}
+	var ok []store.Attestation
+	var reasons []string
+	for _, a := range cands {
+		if a.LogIndex == nil || *a.LogIndex >= cp.Size {
+			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: it is not yet covered by the log's checkpoint (size %d)", a.ID, cp.Size))
+			continue
+		}
+		hashes, err := s.log.InclusionProof(ctx, *a.LogIndex, cp.Size)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: inclusion proof of leaf %d: %v", errLogUnavailable, *a.LogIndex, err)
+		}
+		if err := tlog.VerifyInclusion(tlog.LeafHash(entryFor(project, a)), *a.LogIndex, cp.Size, hashes, cp.Hash); err != nil {
+			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its inclusion proof at log index %d does not verify against the checkpoint of size %d", a.ID, *a.LogIndex, cp.Size))
+			continue
+		}
+		ok = append(ok, a)
+	}
+	return ok, reasons, nil
+}
+
+// ListDecisions lists the project's recorded decisions, newest first.
+func (s *Server) ListDecisions(ctx context.Context, req *attestdv1.ListDecisionsRequest) (*attestdv1.ListDecisionsResponse, error) {
+	_, proj, err := s.resolveProject(ctx, req.GetProject(), "list decisions", rolesAdmin...)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetLimit() < 0 {
+		return nil, invalidf("limit %d: want 0 (the default, %d) to %d", req.GetLimit(), store.DefaultPageSize, store.MaxPageSize)
+	}
+	if req.GetBeforeId() < 0 {
+		return nil, invalidf("before_id %d: want 0 or more", req.GetBeforeId())
+	}
+	list, err := s.store.ListDecisions(ctx, proj.ID, req.GetBeforeId(), int(req.GetLimit()))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*attestdv1.Decision, 0, len(list))
+	for _, d := range list {
+		out = append(out, decisionPB(d))
+	}
+	return &attestdv1.ListDecisionsResponse{Decisions: out}, nil
+}

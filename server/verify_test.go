@@ -1,0 +1,249 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
+	"github.com/attestd/attestd/attestation"
+)
+
+func (e *env) verifier() attestdv1.VerifyServiceClient {
+	return attestdv1.NewVerifyServiceClient(e.conn)
+}
+
+// linkStatement is a link v0.3 statement of step with the given materials and products (name -> digest hex).
+func linkStatement(step string, materials, products map[string]string) []byte {
+	refs := func(m map[string]string) string {
+		var out []string
+		for _, n := range sortedKeys(m) {
+			out = append(out, fmt.Sprintf(`{"name":%q,"digest":{"sha256":%q}}`, n, m[n]))
+		}
+		return strings.Join(out, ",")
+	}
+	return []byte(fmt.Sprintf(`{"_type":"https://in-toto.io/Statement/v1","subject":[%s],`+
+		`"predicateType":"https://in-toto.io/attestation/link/v0.3",`+
+		`"predicate":{"name":%q,"command":["make"],"materials":[%s]}}`, refs(products), step, refs(materials)))
+}
+
+func sortedKeys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// submitLogged submits a link signed by s and waits until a checkpoint covers it; it returns its id.
+func (e *env) submitLogged(t *testing.T, secret string, stmt []byte, s *signer) string {
+	t.Helper()
+	resp, err := e.atts().Submit(as(secret), &attestdv1.SubmitRequest{Envelope: envelope(inTotoPayloadType, stmt, s)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetReceipt().GetId()
+	if _, err := attestdv1.NewLogServiceClient(e.conn).GetInclusionProof(as(secret),
+		&attestdv1.GetInclusionProofRequest{AttestationId: id, Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (e *env) verify(t *testing.T, secret, kind, name, digest string) *attestdv1.Decision {
+	t.Helper()
+	resp, err := e.verifier().Verify(as(secret), &attestdv1.VerifyRequest{Kind: kind, Name: name, Digest: digest})
+	if err != nil {
+		t.Fatalf("Verify(%s %s %s): %v", kind, name, digest, err)
+	}
+	return resp.GetDecision()
+}
+
+// wantDenied fails unless d is a denial with a reason containing every fragment.
+func wantDenied(t *testing.T, d *attestdv1.Decision, fragments ...string) {
+	t.Helper()
+	if d.GetAllowed() {
+		t.Fatalf("allowed, want denied (%v)", fragments)
+	}
+	all := strings.Join(d.GetReasons(), "\n")
+	for _, f := range fragments {
+		if !strings.Contains(all, f) {
+			t.Fatalf("reasons do not mention %q:\n%s", f, all)
+		}
+	}
+	t.Logf("denied: %q", d.GetReasons())
+}
+
+// TestVerifySupplyChain records a two-step supply chain (build, then package, with MATCH rules) through the
+// server, with real keys, and verifies it and each way it can go wrong.
+func TestVerifySupplyChain(t *testing.T) {
+	e := newEnv(t, attestation.Limits{})
+	tok := e.project("acme")
+	owner, fn, other := newIntotoKey(t), newIntotoKey(t), newIntotoKey(t)
+	e.addOwner(tok["admin"], owner)
+	e.addKey(tok["admin"], fn.signer)
+	e.addKey(tok["admin"], other.signer)
+	e.pushTestLayout(t, tok["admin"], "release", owner, fn)
+	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "release"); err != nil {
+		t.Fatal(err)
+	}
+
+	// chain records build (src/main.c -> app.tar) and package (app.tar -> app.deb) for label, the package
+	// step consuming pkgInput as app.tar, and returns the digest of app.deb.
+	chain := func(label, pkgInput string, buildSigner, pkgSigner *signer, skipBuild bool) (string, string) {
+		src, tar, deb := sha(label+" src"), sha(label+" tar"), sha(label+" deb")
+		if pkgInput == "" {
+			pkgInput = tar
+		}
+		var buildID string
+		if !skipBuild {
+			buildID = e.submitLogged(t, tok["attestor"], linkStatement("build",
+				map[string]string{"src/main.c": src}, map[string]string{"app.tar": tar}), buildSigner)
+		}
+		e.submitLogged(t, tok["attestor"], linkStatement("package",
+			map[string]string{"app.tar": pkgInput}, map[string]string{"app.deb": deb}), pkgSigner)
+		return deb, buildID
+	}
+
+	deb, buildID := chain("good", "", fn.signer, fn.signer, false)
+	d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+	if !d.GetAllowed() || len(d.GetReasons()) != 0 {
+		t.Fatalf("good chain denied: %q", d.GetReasons())
+	}
+	if d.GetLayoutName() != "release" || d.GetLayoutVersion() != 1 || d.GetPolicyName() != "debs" {
+		t.Fatalf("decision names layout %q v%d, policy %q", d.GetLayoutName(), d.GetLayoutVersion(), d.GetPolicyName())
+	}
+	if len(d.GetSteps()) != 2 || d.GetSteps()[0].GetName() != "build" || len(d.GetSteps()[0].GetAttestationIds()) != 1 ||
+		d.GetSteps()[0].GetAttestationIds()[0] != buildID || len(d.GetSteps()[1].GetAttestationIds()) != 1 {
+		t.Fatalf("steps = %v", d.GetSteps())
+	}
+
+	// Every role that may verify can; an attestor may not.
+	for _, role := range []string{"admin", "reader"} {
+		if !e.verify(t, tok[role], "file", "app.deb", "sha256:"+deb).GetAllowed() {
+			t.Fatalf("%s: denied", role)
+		}
+	}
+	_, err := e.verifier().Verify(as(tok["attestor"]), &attestdv1.VerifyRequest{Kind: "file", Name: "app.deb", Digest: "sha256:" + deb})
+	wantCode(t, err, codes.PermissionDenied)
+
+	// The same verification 20 times gives the same decision.
+	for range 20 {
+		again := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+		again.DecidedAt, again.Id = d.DecidedAt, d.Id
+		if !proto.Equal(again, d) {
+			t.Fatalf("decision changed:\n%v\nwant\n%v", again, d)
+		}
+	}
+
+	t.Run("MissingStep", func(t *testing.T) {
+		deb, _ := chain("missing", "", fn.signer, fn.signer, true)
+		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), `step "build" has no attestation`)
+	})
+	t.Run("ProductTampered", func(t *testing.T) {
+		// build produced app.tar, but package consumed another app.tar.
+		deb, _ := chain("tamper", sha("tampered tar"), fn.signer, fn.signer, true)
+		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), `step "build" has no attestation`,
+			`material "app.tar" of "package" cannot be matched`)
+	})
+	t.Run("WrongKey", func(t *testing.T) {
+		deb, _ := chain("wrong-key", "", other.signer, fn.signer, false)
+		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), "not signed by a valid key of the step",
+			`step "build": threshold 1 needs 1 distinct keys, found 0`)
+	})
+	t.Run("RowsChangedBehindAttestd", func(t *testing.T) {
+		deb, buildID := chain("row-changed", "", fn.signer, fn.signer, false)
+		if !e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb).GetAllowed() {
+			t.Fatal("denied before the change")
+		}
+		conn, err := pgx.Connect(t.Context(), e.dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		exec := func(sql string, args ...any) {
+			t.Helper()
+			if _, err := conn.Exec(t.Context(), sql, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Indexed columns are not what is judged: the signed envelope is.
+		exec(`UPDATE attestations SET step = 'test', signer_key_ids = '{}' WHERE id = $1`, buildID)
+		if d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb); !d.GetAllowed() {
+			t.Fatalf("changed columns changed the decision: %q", d.GetReasons())
+		}
+		// The build attestation moved to another leaf: its inclusion proof no longer verifies.
+		var idx int64
+		if err := conn.QueryRow(t.Context(), `SELECT log_index FROM attestations WHERE id = $1`, buildID).Scan(&idx); err != nil {
+			t.Fatal(err)
+		}
+		var other string
+		if err := conn.QueryRow(t.Context(), `SELECT id FROM attestations WHERE log_index = 0`).Scan(&other); err != nil {
+			t.Fatal(err)
+		}
+		exec(`UPDATE attestations SET log_index = 999999999 WHERE id = $1`, other)
+		exec(`UPDATE attestations SET log_index = 0 WHERE id = $1`, buildID)
+		exec(`UPDATE attestations SET log_index = $2 WHERE id = $1`, other, idx)
+		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), `step "build" has no attestation`,
+			"attestation "+buildID+" does not count: its inclusion proof at log index 0 does not verify")
+		// Put the rows back: the chains of the other subtests are untouched.
+		exec(`UPDATE attestations SET log_index = 999999999 WHERE id = $1`, other)
+		exec(`UPDATE attestations SET log_index = $2 WHERE id = $1`, buildID, idx)
+		exec(`UPDATE attestations SET log_index = 0 WHERE id = $1`, other)
+	})
+	t.Run("ArtifactNotFinalProduct", func(t *testing.T) {
+		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+sha("some other deb")),
+			`the artifact "app.deb" has sha256:`+sha("some other deb")+`, but the product "app.deb" of the last step "package" has sha256:`)
+	})
+	t.Run("NoPolicy", func(t *testing.T) {
+		wantDenied(t, e.verify(t, tok["verifier"], "file", "etc/app.conf", "sha256:"+deb), `no policy covers file "etc/app.conf"`)
+		wantDenied(t, e.verify(t, tok["verifier"], "image", "registry.example.com/app", "sha256:"+deb), "no policy covers image")
+	})
+	t.Run("BadRequests", func(t *testing.T) {
+		for _, req := range []*attestdv1.VerifyRequest{
+			{Kind: "file", Name: "app.deb", Digest: deb},
+			{Kind: "file", Name: "app.deb", Digest: "sha512:" + deb},
+			{Kind: "car", Name: "app.deb", Digest: "sha256:" + deb},
+			{Kind: "file", Name: "", Digest: "sha256:" + deb},
+			{Kind: "file", Name: "dist/../app.deb", Digest: "sha256:" + deb},
+		} {
+			_, err := e.verifier().Verify(as(tok["verifier"]), req)
+			wantCode(t, err, codes.InvalidArgument)
+		}
+	})
+	t.Run("Recorded", func(t *testing.T) {
+		resp, err := e.verifier().ListDecisions(as(tok["admin"]), &attestdv1.ListDecisionsRequest{Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetDecisions()) != 3 {
+			t.Fatalf("%d decisions", len(resp.GetDecisions()))
+		}
+		first := resp.GetDecisions()[0]
+		if first.GetRequester() == "" || first.GetKind() == "" || first.GetDigest() == "" || first.GetId() <= resp.GetDecisions()[1].GetId() {
+			t.Fatalf("recorded decision %v", first)
+		}
+		_, err = e.verifier().ListDecisions(as(tok["verifier"]), &attestdv1.ListDecisionsRequest{})
+		wantCode(t, err, codes.PermissionDenied)
+	})
+
+	// Last: the layout expires; that is then the only reason.
+	e.clock.Advance(25 * time.Hour)
+	d = e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+	wantDenied(t, d, "the layout expired on")
+	if len(d.GetReasons()) != 1 {
+		t.Fatalf("reasons %q, want the expiry alone", d.GetReasons())
+	}
+}
