@@ -48,8 +48,7 @@ func TestPolicies(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(images), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "team-images") {
 		t.Fatalf("policy list --kind image:\n%s", images)
 	}
-	if js := reader.ok("--plaintext", "--json", "policy", "list", "--kind", "package"); !strings.Contains(js, `"match": "pkg:deb/acme/*"`) &&
-		!strings.Contains(js, `"match":"pkg:deb/acme/*"`) {
+	if js := reader.ok("--plaintext", "--json", "policy", "list", "--kind", "package"); !strings.Contains(strings.Join(strings.Fields(js), ""), `"match":"pkg:deb/acme/*"`) {
 		t.Fatalf("policy list --json:\n%s", js)
 	}
 

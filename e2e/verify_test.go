@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,9 +50,28 @@ func TestVerify(t *testing.T) {
 	pa.ok("--plaintext", "layout", "push", "--name", "release", "release.dsse")
 	pa.ok("--plaintext", "policy", "set", "--name", "debs", "--kind", "file", "--match", "*.deb", "--layout", "release")
 
-	out := verifier.ok("--plaintext", "verify", "file", "app.deb")
+	out := verifier.ok("--plaintext", "verify", "file", "--vsa", "app.vsa.json", "app.deb")
 	if !strings.Contains(out, "ALLOWED") || !strings.Contains(out, "layout release version 1") {
 		t.Fatalf("verify file app.deb:\n%s", out)
+	}
+	// The VSA checks offline with the key attestd verifier-key prints.
+	attestdBin, _ := binaries(t)
+	vkey, err := exec.Command(attestdBin, "verifier-key", "--data-dir", d.dataDir).Output()
+	if err != nil {
+		t.Fatalf("attestd verifier-key: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "verifier.pub"), vkey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deb, err := os.ReadFile(filepath.Join(dir, "app.deb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	debDigest := fmt.Sprintf("sha256:%x", sha256.Sum256(deb))
+	offline := &cli{t: t, d: d, dir: dir}
+	if out := offline.ok("verify", "vsa", "--digest", debDigest, "--verifier-key", "verifier.pub", "--name", "app.deb",
+		"--max-age", "1h", "app.vsa.json"); !strings.Contains(out, "PASSED") {
+		t.Fatalf("attest verify vsa:\n%s", out)
 	}
 
 	if err := os.WriteFile(filepath.Join(dir, "app.deb"), []byte("tampered\n"), 0o644); err != nil {
@@ -61,6 +83,10 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("verify tampered app.deb: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	t.Logf("denied:\n%s", r.stdout)
+	if r := offline.run("verify", "vsa", "--digest", fmt.Sprintf("sha256:%x", sha256.Sum256([]byte("tampered\n"))),
+		"--verifier-key", "verifier.pub", "app.vsa.json"); r.code != 1 || !strings.Contains(r.stderr, "no subject has digest") {
+		t.Fatalf("attest verify vsa for the tampered file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 
 	// Recorded: the project admin lists both decisions, newest first.
 	list := pa.ok("--plaintext", "decisions")

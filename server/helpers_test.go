@@ -28,6 +28,7 @@ import (
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/attestation"
+	"github.com/attestd/attestd/attestor"
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/dbtest"
 	"github.com/attestd/attestd/internal/store/postgres"
@@ -59,7 +60,8 @@ type env struct {
 	admin string // server-admin secret
 	log   *tlog.Log
 	srv   *server.Server
-	dbURL string // the database, for tests that change rows behind attestd's back
+	dbURL string           // the database, for tests that change rows behind attestd's back
+	vsa   *attestor.Signer // the verifier key that signs verification summaries
 }
 
 func newEnv(t testing.TB, limits attestation.Limits) *env {
@@ -73,7 +75,15 @@ func newEnv(t testing.TB, limits attestation.Limits) *env {
 	t.Cleanup(st.Close)
 	clk := &clock{now: time.Now().UTC()}
 	lg := openLog(t, t.TempDir())
-	srv := server.New(server.Config{Store: st, Log: lg, Limits: limits, Now: clk.Now})
+	vsaPriv, _, err := attestor.GenerateKey(attestor.KeyEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vsa, err := attestor.LoadSigner(vsaPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Config{Store: st, Log: lg, Limits: limits, Now: clk.Now, VSASigner: vsa})
 	if _, err := srv.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +96,7 @@ func newEnv(t testing.TB, limits attestation.Limits) *env {
 	if ok, err := st.Bootstrap(ctx, tok); err != nil || !ok {
 		t.Fatalf("bootstrap: %v %v", ok, err)
 	}
-	return &env{t: t, conn: conn, store: st, clock: clk, admin: secret, log: lg, srv: srv, dbURL: url}
+	return &env{t: t, conn: conn, store: st, clock: clk, admin: secret, log: lg, srv: srv, dbURL: url, vsa: vsa}
 }
 
 // serve runs srv on a loopback port until the test ends and returns a client connection to it.

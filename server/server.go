@@ -20,6 +20,8 @@ type Config struct {
 	Logger   *slog.Logger
 	Now      func() time.Time     // the clock for key validity and timestamps
 	Registry *prometheus.Registry // where metrics are registered; nil: a private registry
+	// VSASigner signs verification summaries (attestd's verifier key); nil: Verify issues none.
+	VSASigner VSASigner
 }
 
 // Server implements the attestd gRPC services.
@@ -41,6 +43,7 @@ type Server struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	vsa     VSASigner
 }
 
 // New builds a Server from cfg.
@@ -65,6 +68,7 @@ func New(cfg Config) *Server {
 		// Microseconds: what the database keeps, so that an answer and a later read agree.
 		now:     func() time.Time { return cfg.Now().UTC().Truncate(time.Microsecond) },
 		metrics: newMetrics(cfg.Registry),
+		vsa:     cfg.VSASigner,
 	}
 }
 

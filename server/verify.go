@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/attestation"
@@ -14,16 +13,8 @@ import (
 	"github.com/attestd/attestd/verifier"
 )
 
-// Bounds of the candidate walk of Verify.
-const (
-	// maxVerifyCandidates bounds the attestations gathered for one decision.
-	maxVerifyCandidates = 10000
-	// maxArtifactNameBytes bounds the name of a verified artifact.
-	maxArtifactNameBytes = 4096
-	// lastStepHintCount bounds the attestations of the last step that Verify adds, when the walk found none,
-	// to explain which digest that step produced.
-	lastStepHintCount = 10
-)
+// maxArtifactNameBytes bounds the name of a verified artifact.
+const maxArtifactNameBytes = 4096
 
 // rolesVerify may ask for decisions.
 var rolesVerify = []string{store.RoleAdmin, store.RoleReader, store.RoleVerifier}
@@ -31,9 +22,10 @@ var rolesVerify = []string{store.RoleAdmin, store.RoleReader, store.RoleVerifier
 // Verify decides whether an artifact went through the pipeline its project requires, and records the decision.
 //
 // The policy covering the artifact names a layout; its active version is judged against the candidates gathered
-// by walking back from the artifact's digest: the attestations whose subject is the digest, then those whose
-// subject is one of their materials, and so on, at most one level more than the layout has steps and at most
-// maxVerifyCandidates attestations (more is RESOURCE_EXHAUSTED). A candidate counts only if its leaf is covered
+// by walking back from the artifact's digest (see gatherCandidates): the attestations whose subject is the
+// digest, then those whose subject is one of their materials, and so on, at most one level more than the layout
+// has steps; then, for the steps not found so far, those consuming a digest seen on the walk, and a few hints by
+// step name; at most maxVerifyCandidates attestations (more is RESOURCE_EXHAUSTED). A candidate counts only if its leaf is covered
 // by the log's current checkpoint and its inclusion proof verifies against it. A denial is an answer, not an
 // error; an artifact that no policy covers is denied.
 func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*attestdv1.VerifyResponse, error) {
@@ -96,20 +88,11 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 		return nil, fmt.Errorf("stored layout %q version %d does not parse: %v", stored.Name, stored.Version, err)
 	}
 
-	cands, err := s.gatherCandidates(ctx, proj.ID, alg, value, len(layout.Steps)+1)
+	cands, err := s.gatherCandidates(ctx, proj.ID, alg, value, layout)
 	if err != nil {
 		return nil, err
 	}
-	if len(layout.Steps) > 0 {
-		// When nothing of the last step has the artifact's digest as its subject, the newest few attestations
-		// of that step let the engine name the digest the last step did produce ("the artifact has X, but the
-		// product of the last step has Y"). They cannot make a decision allowed: the last step only counts
-		// attestations whose product is the artifact, and the walk found every one of those.
-		if cands, err = s.lastStepHints(ctx, proj.ID, layout.Steps[len(layout.Steps)-1].Name, cands); err != nil {
-			return nil, err
-		}
-	}
-	logged, notLogged, err := s.checkInclusion(ctx, proj.Name, cands)
+	logged, notLogged, err := s.checkInclusion(ctx, proj.Name, cands.all())
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +122,7 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 		in.Keys = append(in.Keys, vk)
 	}
 	in.Attestations = candidates
-	d, err := verifier.Verify(in)
+	d, err := decide(in, cands.hints)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +138,13 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 		}
 	}
 	rec.DecidedAt = now
-	return s.answer(ctx, rec, d.Steps)
+	resp, err := s.answer(ctx, rec, d.Steps)
+	if err != nil || !req.GetVsa() || !rec.Allowed {
+		return resp, err
+	}
+	return s.issueVSA(ctx, proj, vsaInput{kind: kind, name: name, alg: alg, value: value, policy: pol.Name,
+		layout: stored.Name, layoutVersion: stored.Version, layoutContent: stored.Content,
+		attestations: usedAttestations(d.Steps), decidedAt: now, requester: p.token.ID}, resp)
 }
 
 // answer records the decision and returns it.
@@ -203,81 +192,6 @@ func artifactMap(arts []store.Artifact) map[string]map[string]string {
 		out[a.Name][a.Algorithm] = a.Digest
 	}
 	return out
-}
-
-// gatherCandidates walks back from the digest alg:value: the attestations whose subject it is, then those whose
-// subject is a material of one of them, level by level, at most maxDepth levels, each digest visited once. The
-// result is sorted by id.
-func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, value string, maxDepth int) ([]store.Attestation, error) {
-	type dig struct{ alg, value string }
-	visited := map[dig]bool{{alg, value}: true}
-	frontier := []dig{{alg, value}}
-	byID := map[string]store.Attestation{}
-	for depth := 0; depth < maxDepth && len(frontier) > 0; depth++ {
-		var next []dig
-		for _, d := range frontier {
-			var after int64
-			for {
-				page, err := s.store.ListAttestations(ctx, projectID, store.Filter{SubjectAlgorithm: d.alg,
-					SubjectDigest: d.value, AfterSeq: after, Limit: store.MaxPageSize})
-				if err != nil {
-					return nil, err
-				}
-				for _, a := range page {
-					if _, seen := byID[a.ID]; seen {
-						continue
-					}
-					byID[a.ID] = a
-					if len(byID) > maxVerifyCandidates {
-						return nil, &attestation.LimitError{Limit: "max-verify-candidates, fixed", Max: maxVerifyCandidates,
-							Got: len(byID), What: "candidate attestations gathered for one decision"}
-					}
-					for _, m := range a.Materials {
-						md := dig{m.Algorithm, m.Digest}
-						if !visited[md] {
-							visited[md] = true
-							next = append(next, md)
-						}
-					}
-				}
-				if len(page) < store.MaxPageSize {
-					break
-				}
-				after = page[len(page)-1].Seq
-			}
-		}
-		frontier = next
-	}
-	out := make([]store.Attestation, 0, len(byID))
-	for _, a := range byID {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, func(a, b store.Attestation) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
-}
-
-// lastStepHints adds to cands the newest lastStepHintCount attestations of step if cands has none of it.
-func (s *Server) lastStepHints(ctx context.Context, projectID int64, step string, cands []store.Attestation) ([]store.Attestation, error) {
-	for _, a := range cands {
-		if a.Step == step {
-			return cands, nil
-		}
-	}
-	hints, err := s.store.ListAttestations(ctx, projectID, store.Filter{Step: step, Limit: lastStepHintCount})
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	for _, a := range cands {
-		seen[a.ID] = true
-	}
-	for _, a := range hints {
-		if !seen[a.ID] {
-			cands = append(cands, a)
-		}
-	}
-	slices.SortFunc(cands, func(a, b store.Attestation) int { return strings.Compare(a.ID, b.ID) })
-	return cands, nil
 }
 
 // readCandidates reads what the engine judges from each candidate's envelope, which its log leaf commits to,

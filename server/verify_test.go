@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	in_toto "github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -86,6 +87,16 @@ func wantDenied(t *testing.T, d *attestdv1.Decision, fragments ...string) {
 	t.Logf("denied: %q", d.GetReasons())
 }
 
+// wantNoReason fails if a reason of d contains fragment.
+func wantNoReason(t *testing.T, d *attestdv1.Decision, fragment string) {
+	t.Helper()
+	for _, r := range d.GetReasons() {
+		if strings.Contains(r, fragment) {
+			t.Fatalf("reason %q mentions %q", r, fragment)
+		}
+	}
+}
+
 // TestVerifySupplyChain records a two-step supply chain (build, then package, with MATCH rules) through the
 // server, with real keys, and verifies it and each way it can go wrong.
 func TestVerifySupplyChain(t *testing.T) {
@@ -149,14 +160,19 @@ func TestVerifySupplyChain(t *testing.T) {
 	}
 
 	t.Run("MissingStep", func(t *testing.T) {
+		// No build of this app.tar: the newest builds (of other artifacts) are compared, and said to be.
 		deb, _ := chain("missing", "", fn.signer, fn.signer, true)
-		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), `step "build" has no attestation`)
+		d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+		wantDenied(t, d, `step "build": none of its attestations is connected to this artifact by digests`,
+			`"app.tar" of "package"`)
+		wantNoReason(t, d, "has no attestation")
 	})
 	t.Run("ProductTampered", func(t *testing.T) {
-		// build produced app.tar, but package consumed another app.tar.
-		deb, _ := chain("tamper", sha("tampered tar"), fn.signer, fn.signer, true)
-		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), `step "build" has no attestation`,
-			`material "app.tar" of "package" cannot be matched`)
+		// build produced app.tar, but package consumed another app.tar: the reason names the MATCH.
+		deb, _ := chain("tamper", sha("tampered tar"), fn.signer, fn.signer, false)
+		d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+		wantDenied(t, d, `"app.tar" of "build"`, `"app.tar" of "package"`)
+		wantNoReason(t, d, "has no attestation")
 	})
 	t.Run("WrongKey", func(t *testing.T) {
 		deb, _ := chain("wrong-key", "", other.signer, fn.signer, false)
@@ -196,7 +212,9 @@ func TestVerifySupplyChain(t *testing.T) {
 		exec(`UPDATE attestations SET log_index = 999999999 WHERE id = $1`, other)
 		exec(`UPDATE attestations SET log_index = 0 WHERE id = $1`, buildID)
 		exec(`UPDATE attestations SET log_index = $2 WHERE id = $1`, other, idx)
-		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), `step "build" has no attestation`,
+		// (The newest builds, of other artifacts, are then compared instead, and said to be.)
+		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb),
+			`step "build": none of its attestations is connected to this artifact by digests`,
 			"attestation "+buildID+" does not count: its inclusion proof at log index 0 does not verify")
 		// Put the rows back: the chains of the other subtests are untouched.
 		exec(`UPDATE attestations SET log_index = 999999999 WHERE id = $1`, other)
@@ -246,4 +264,127 @@ func TestVerifySupplyChain(t *testing.T) {
 	if len(d.GetReasons()) != 1 {
 		t.Fatalf("reasons %q, want the expiry alone", d.GetReasons())
 	}
+}
+
+// pushLayout signs a layout of steps, signed by owner with fn as every step's functionary, and pushes it as name.
+func (e *env) pushLayout(t *testing.T, adminSecret, name string, owner, fn *intotoKey, steps ...in_toto.Step) {
+	t.Helper()
+	l := testLayout(e.clock.Now().Add(24*time.Hour), fn)
+	l.Readme = name
+	for i := range steps {
+		steps[i].Type, steps[i].Threshold, steps[i].PubKeys = "step", 1, []string{fn.id}
+		steps[i].ExpectedCommand = []string{"make"}
+	}
+	l.Steps = steps
+	if _, err := e.push(adminSecret, name, signLayout(t, l, owner)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func layoutStep(name string, materials, products [][]string) in_toto.Step {
+	s := in_toto.Step{}
+	s.Name, s.ExpectedMaterials, s.ExpectedProducts = name, materials, products
+	return s
+}
+
+// TestVerifyConsumerStep: a step whose products nothing consumes ("test" takes the build's products and
+// produces a report) is found through its materials; when it did not run, that is the reason.
+func TestVerifyConsumerStep(t *testing.T) {
+	e := newEnv(t, attestation.Limits{})
+	tok := e.project("acme")
+	owner, fn := newIntotoKey(t), newIntotoKey(t)
+	e.addOwner(tok["admin"], owner)
+	e.addKey(tok["admin"], fn.signer)
+	e.pushLayout(t, tok["admin"], "release", owner, fn,
+		layoutStep("build", [][]string{{"ALLOW", "src/*"}, {"DISALLOW", "*"}}, [][]string{{"CREATE", "app.tar"}, {"DISALLOW", "*"}}),
+		layoutStep("test", [][]string{{"MATCH", "app.tar", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
+			[][]string{{"CREATE", "report.txt"}, {"DISALLOW", "*"}}),
+		layoutStep("package", [][]string{{"MATCH", "app.tar", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
+			[][]string{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}))
+	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "release"); err != nil {
+		t.Fatal(err)
+	}
+	// chain records build, test (unless skipped; of testInput as app.tar if set) and package (of pkgInput as
+	// app.tar if set) and returns the digest of app.deb and the id of the test attestation.
+	chain := func(label string, runTest bool, testInput, pkgInput string) (string, string) {
+		src, tar, deb := sha(label+" src"), sha(label+" tar"), sha(label+" deb")
+		if testInput == "" {
+			testInput = tar
+		}
+		if pkgInput == "" {
+			pkgInput = tar
+		}
+		e.submitLogged(t, tok["attestor"], linkStatement("build",
+			map[string]string{"src/main.c": src}, map[string]string{"app.tar": tar}), fn.signer)
+		var testID string
+		if runTest {
+			testID = e.submitLogged(t, tok["attestor"], linkStatement("test",
+				map[string]string{"app.tar": testInput}, map[string]string{"report.txt": sha(label + " report")}), fn.signer)
+		}
+		e.submitLogged(t, tok["attestor"], linkStatement("package",
+			map[string]string{"app.tar": pkgInput}, map[string]string{"app.deb": deb}), fn.signer)
+		return deb, testID
+	}
+
+	deb, testID := chain("tested", true, "", "")
+	d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+	if !d.GetAllowed() {
+		t.Fatalf("tested chain denied: %q", d.GetReasons())
+	}
+	if st := d.GetSteps(); len(st) != 3 || st[1].GetName() != "test" || len(st[1].GetAttestationIds()) != 1 ||
+		st[1].GetAttestationIds()[0] != testID {
+		t.Fatalf("steps = %v", st)
+	}
+	for range 5 {
+		again := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+		again.DecidedAt, again.Id = d.DecidedAt, d.Id
+		if !proto.Equal(again, d) {
+			t.Fatalf("decision changed:\n%v\nwant\n%v", again, d)
+		}
+	}
+
+	t.Run("TestDidNotRun", func(t *testing.T) {
+		deb, _ := chain("untested", false, "", "")
+		d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+		wantDenied(t, d, `step "test" has no attestation`)
+		if len(d.GetReasons()) != 1 {
+			t.Fatalf("reasons %q, want the missing test alone", d.GetReasons())
+		}
+	})
+	t.Run("TestOfAnotherBuild", func(t *testing.T) {
+		// The test ran, but on another app.tar: it is not connected to this artifact.
+		deb, _ := chain("tested-other", true, sha("another tar"), "")
+		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), `step "test" has no attestation`)
+	})
+	t.Run("ProductSwapped", func(t *testing.T) {
+		// build produced app.tar and test tested it, but package consumed another app.tar.
+		deb, _ := chain("swapped", true, "", sha("a substituted tar"))
+		d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+		wantDenied(t, d, `product "app.tar" of "build" does not match material "app.tar" of "package"`)
+		wantNoReason(t, d, `step "build" has no attestation`)
+	})
+}
+
+// TestVerifyHintsNeverAllow: attestations found by their step name alone explain a denial but never make an
+// artifact allowed, even under a layout whose rules would accept them.
+func TestVerifyHintsNeverAllow(t *testing.T) {
+	e := newEnv(t, attestation.Limits{})
+	tok := e.project("acme")
+	owner, fn := newIntotoKey(t), newIntotoKey(t)
+	e.addOwner(tok["admin"], owner)
+	e.addKey(tok["admin"], fn.signer)
+	// No DISALLOW: a material of package that no product of build matches is accepted.
+	e.pushLayout(t, tok["admin"], "lax", owner, fn,
+		layoutStep("build", nil, nil),
+		layoutStep("package", [][]string{{"MATCH", "app.tar", "WITH", "PRODUCTS", "FROM", "build"}}, nil))
+	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "lax"); err != nil {
+		t.Fatal(err)
+	}
+	// A build of something else, then a package of an app.tar that no build produced.
+	e.submitLogged(t, tok["attestor"], linkStatement("build",
+		map[string]string{"src/main.c": sha("other src")}, map[string]string{"app.tar": sha("other tar")}), fn.signer)
+	deb := sha("orphan deb")
+	e.submitLogged(t, tok["attestor"], linkStatement("package",
+		map[string]string{"app.tar": sha("orphan tar")}, map[string]string{"app.deb": deb}), fn.signer)
+	wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), `step "build" has no attestation`)
 }

@@ -27,7 +27,7 @@ func commands() []*command {
 		keyAddCommand(), keyListCommand(), keyRevokeCommand(), keyShowCommand(),
 		layoutNewCommand(), layoutSignCommand(), layoutPushCommand(), layoutListCommand(), layoutGetCommand(),
 		policySetCommand(), policyListCommand(), policyDeleteCommand(),
-		verifyImageCommand(), verifyFileCommand(), verifyPackageCommand(), decisionsCommand(),
+		verifyImageCommand(), verifyFileCommand(), verifyPackageCommand(), verifyVSACommand(), decisionsCommand(),
 		runCommand(),
 		signCommand(),
 		submitCommand(),

@@ -26,6 +26,9 @@ import (
 const verifyHelpExit = `Exit codes: 0 allowed; 1 denied; 2 no decision (bad arguments, the artifact
 could not be read or resolved, attestd could not be reached or refused to
 decide). --json prints the whole decision (protojson) and exits the same way.
+--vsa FILE asks for a verification summary and writes it to FILE when the
+decision is allowed (none is issued for a denial); check it later, offline,
+with "attest verify vsa".
 Needs a token of the project with role verifier, admin or reader.`
 
 func verifyImageCommand() *command {
@@ -82,6 +85,7 @@ func cmdVerifyFile(e *env, args []string) error {
 	fs := e.newFlagSet()
 	project := projectFlag(fs)
 	nameFlag := fs.String("name", "", "the artifact's `NAME` (default: PATH, canonical)")
+	vsaOut := vsaFlag(fs)
 	pos, err := e.parseArgs(fs, args, "PATH")
 	if err != nil {
 		return err
@@ -96,7 +100,7 @@ func cmdVerifyFile(e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	return e.verify(&attestdv1.VerifyRequest{Project: *project, Kind: "file", Name: n, Digest: digest})
+	return e.verify(&attestdv1.VerifyRequest{Project: *project, Kind: "file", Name: n, Digest: digest}, *vsaOut)
 }
 
 func cmdVerifyPackage(e *env, args []string) error {
@@ -104,6 +108,7 @@ func cmdVerifyPackage(e *env, args []string) error {
 	project := projectFlag(fs)
 	nameFlag := fs.String("name", "", "the package's `NAME` (default: the file's base name, or the PURL)")
 	digestFlag := fs.String("digest", "", "the package's `DIGEST` (sha256:HEX), with a PURL")
+	vsaOut := vsaFlag(fs)
 	pos, err := e.parseArgs(fs, args, "PATH|PURL")
 	if err != nil {
 		return err
@@ -131,13 +136,14 @@ func cmdVerifyPackage(e *env, args []string) error {
 			req.Name = filepath.Base(pos[0])
 		}
 	}
-	return e.verify(req)
+	return e.verify(req, *vsaOut)
 }
 
 func cmdVerifyImage(e *env, args []string) error {
 	fs := e.newFlagSet()
 	project := projectFlag(fs)
 	ociLayout := fs.String("oci-layout", "", "resolve REF in the OCI image layout in `DIR` instead of the registry")
+	vsaOut := vsaFlag(fs)
 	pos, err := e.parseArgs(fs, args, "REF")
 	if err != nil {
 		return err
@@ -148,7 +154,7 @@ func cmdVerifyImage(e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	return e.verify(&attestdv1.VerifyRequest{Project: *project, Kind: "image", Name: repo, Digest: digest})
+	return e.verify(&attestdv1.VerifyRequest{Project: *project, Kind: "image", Name: repo, Digest: digest}, *vsaOut)
 }
 
 // resolveImage returns the repository of ref (without tag or digest) and the digest of the image it names:
@@ -225,12 +231,15 @@ func fileDigest(p string) (string, error) {
 }
 
 // verify asks for the decision on req, prints it, and returns the exit code it deserves: none (0) when
-// allowed, 1 when denied, 2 when no decision could be had.
-func (e *env) verify(req *attestdv1.VerifyRequest) error {
+// allowed, 1 when denied, 2 when no decision could be had. With vsaOut, it asks for a verification summary
+// and writes it there when the decision is allowed.
+func (e *env) verify(req *attestdv1.VerifyRequest, vsaOut string) error {
 	var d *attestdv1.Decision
+	var vsa []byte
+	req.Vsa = vsaOut != ""
 	err := e.call("verify "+req.GetKind()+" "+req.GetName(), func(ctx context.Context, c *attestor.Client) error {
 		resp, err := c.Verify.Verify(ctx, req)
-		d = resp.GetDecision()
+		d, vsa = resp.GetDecision(), resp.GetVsa()
 		return err
 	})
 	if err != nil {
@@ -245,6 +254,14 @@ func (e *env) verify(req *attestdv1.VerifyRequest) error {
 	}
 	if !d.GetAllowed() {
 		return &exitError{code: exitFailed}
+	}
+	if vsaOut != "" {
+		if len(vsa) == 0 {
+			return failed("the decision is allowed but attestd returned no verification summary")
+		}
+		if err := os.WriteFile(vsaOut, vsa, 0o644); err != nil {
+			return failed("write the verification summary: %v", err)
+		}
 	}
 	return nil
 }

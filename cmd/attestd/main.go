@@ -3,6 +3,7 @@
 //	attestd serve    [flags]   run the gRPC and HTTP servers (migrates the database first)
 //	attestd migrate  [flags]   apply database migrations and exit
 //	attestd log-key  [flags]   print the log's checkpoint verifier key
+//	attestd verifier-key [flags] print the public key that signs verification summaries (PEM)
 //	attestd audit    [flags]   check the database against the transparency log
 //	attestd version
 //
@@ -36,6 +37,8 @@ Usage:
   attestd serve   [flags]   serve gRPC and HTTP (runs migrations first)
   attestd migrate [flags]   apply database migrations and exit
   attestd log-key [flags]   print the log's checkpoint verifier key (creating it on first use)
+  attestd verifier-key [flags]
+                            print the public key that signs verification summaries (PEM; created on first use)
   attestd audit   [flags]   check the database against the log: exit 0 clean, 1 mismatches, 2 error
   attestd version           print the version
 
@@ -55,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "log-key":
 		return runLogKey(args[1:], getenv, stdout, stderr)
+	case "verifier-key":
+		return runVerifierKey(args[1:], getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "version":

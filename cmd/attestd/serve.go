@@ -114,7 +114,11 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := server.New(server.Config{Store: st, Log: lg, Limits: cfg.Limits, Logger: logger, Registry: reg})
+	vsaSigner, err := loadOrCreateVerifierKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Config{Store: st, Log: lg, Limits: cfg.Limits, Logger: logger, Registry: reg, VSASigner: vsaSigner})
 	rep, err := srv.Reconcile(ctx)
 	if err != nil {
 		return err

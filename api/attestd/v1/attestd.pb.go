@@ -3130,7 +3130,11 @@ type VerifyRequest struct {
 	// package URL.
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// The artifact's digest, "sha256:HEX".
-	Digest        string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Ask for a verification summary: when the decision is allowed, the response carries a VSA (an in-toto
+	// Statement with predicate https://slsa.dev/verification_summary/v1) signed by attestd's verifier key and
+	// recorded in the transparency log. A denied decision never has one.
+	Vsa           bool `protobuf:"varint,5,opt,name=vsa,proto3" json:"vsa,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3193,9 +3197,22 @@ func (x *VerifyRequest) GetDigest() string {
 	return ""
 }
 
+func (x *VerifyRequest) GetVsa() bool {
+	if x != nil {
+		return x.Vsa
+	}
+	return false
+}
+
 type VerifyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Decision      *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Decision *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	// The VSA as a DSSE envelope (JSON), signed by attestd's verifier key (`attestd verifier-key`). Set only when
+	// the request asked for one and the decision is allowed; empty for a denied decision. It is stored in the
+	// project as an attestation whose signer key id is the verifier key's id.
+	Vsa []byte `protobuf:"bytes,2,opt,name=vsa,proto3" json:"vsa,omitempty"`
+	// The receipt of the VSA in the transparency log (its attestation id and log index); set with vsa.
+	VsaReceipt    *Receipt `protobuf:"bytes,3,opt,name=vsa_receipt,json=vsaReceipt,proto3" json:"vsa_receipt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3233,6 +3250,20 @@ func (*VerifyResponse) Descriptor() ([]byte, []int) {
 func (x *VerifyResponse) GetDecision() *Decision {
 	if x != nil {
 		return x.Decision
+	}
+	return nil
+}
+
+func (x *VerifyResponse) GetVsa() []byte {
+	if x != nil {
+		return x.Vsa
+	}
+	return nil
+}
+
+func (x *VerifyResponse) GetVsaReceipt() *Receipt {
+	if x != nil {
+		return x.VsaReceipt
 	}
 	return nil
 }
@@ -3773,14 +3804,18 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\x13DeletePolicyRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"\x16\n" +
-	"\x14DeletePolicyResponse\"i\n" +
+	"\x14DeletePolicyResponse\"{\n" +
 	"\rVerifyRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
-	"\x06digest\x18\x04 \x01(\tR\x06digest\"B\n" +
+	"\x06digest\x18\x04 \x01(\tR\x06digest\x12\x10\n" +
+	"\x03vsa\x18\x05 \x01(\bR\x03vsa\"\x8a\x01\n" +
 	"\x0eVerifyResponse\x120\n" +
-	"\bdecision\x18\x01 \x01(\v2\x14.attestd.v1.DecisionR\bdecision\"e\n" +
+	"\bdecision\x18\x01 \x01(\v2\x14.attestd.v1.DecisionR\bdecision\x12\x10\n" +
+	"\x03vsa\x18\x02 \x01(\fR\x03vsa\x124\n" +
+	"\vvsa_receipt\x18\x03 \x01(\v2\x13.attestd.v1.ReceiptR\n" +
+	"vsaReceipt\"e\n" +
 	"\fDecisionStep\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fattestation_ids\x18\x02 \x03(\tR\x0eattestationIds\x12\x18\n" +
@@ -3954,60 +3989,61 @@ var file_attestd_v1_attestd_proto_depIdxs = []int32{
 	44, // 33: attestd.v1.SetPolicyResponse.policy:type_name -> attestd.v1.Policy
 	44, // 34: attestd.v1.ListPoliciesResponse.policies:type_name -> attestd.v1.Policy
 	54, // 35: attestd.v1.VerifyResponse.decision:type_name -> attestd.v1.Decision
-	53, // 36: attestd.v1.Decision.steps:type_name -> attestd.v1.DecisionStep
-	57, // 37: attestd.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	54, // 38: attestd.v1.ListDecisionsResponse.decisions:type_name -> attestd.v1.Decision
-	1,  // 39: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
-	3,  // 40: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
-	6,  // 41: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
-	8,  // 42: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
-	10, // 43: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
-	13, // 44: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
-	15, // 45: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
-	17, // 46: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
-	23, // 47: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
-	25, // 48: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
-	27, // 49: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
-	38, // 50: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
-	40, // 51: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
-	42, // 52: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
-	45, // 53: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
-	47, // 54: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
-	49, // 55: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
-	51, // 56: attestd.v1.VerifyService.Verify:input_type -> attestd.v1.VerifyRequest
-	55, // 57: attestd.v1.VerifyService.ListDecisions:input_type -> attestd.v1.ListDecisionsRequest
-	29, // 58: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
-	31, // 59: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
-	33, // 60: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
-	35, // 61: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
-	2,  // 62: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
-	4,  // 63: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
-	7,  // 64: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
-	9,  // 65: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
-	11, // 66: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
-	14, // 67: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
-	16, // 68: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
-	18, // 69: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
-	24, // 70: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
-	26, // 71: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
-	28, // 72: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
-	39, // 73: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
-	41, // 74: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
-	43, // 75: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
-	46, // 76: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
-	48, // 77: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
-	50, // 78: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
-	52, // 79: attestd.v1.VerifyService.Verify:output_type -> attestd.v1.VerifyResponse
-	56, // 80: attestd.v1.VerifyService.ListDecisions:output_type -> attestd.v1.ListDecisionsResponse
-	30, // 81: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
-	32, // 82: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
-	34, // 83: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
-	36, // 84: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
-	62, // [62:85] is the sub-list for method output_type
-	39, // [39:62] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	20, // 36: attestd.v1.VerifyResponse.vsa_receipt:type_name -> attestd.v1.Receipt
+	53, // 37: attestd.v1.Decision.steps:type_name -> attestd.v1.DecisionStep
+	57, // 38: attestd.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	54, // 39: attestd.v1.ListDecisionsResponse.decisions:type_name -> attestd.v1.Decision
+	1,  // 40: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
+	3,  // 41: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
+	6,  // 42: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
+	8,  // 43: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
+	10, // 44: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
+	13, // 45: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
+	15, // 46: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
+	17, // 47: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
+	23, // 48: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
+	25, // 49: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
+	27, // 50: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
+	38, // 51: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
+	40, // 52: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
+	42, // 53: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
+	45, // 54: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
+	47, // 55: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
+	49, // 56: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
+	51, // 57: attestd.v1.VerifyService.Verify:input_type -> attestd.v1.VerifyRequest
+	55, // 58: attestd.v1.VerifyService.ListDecisions:input_type -> attestd.v1.ListDecisionsRequest
+	29, // 59: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
+	31, // 60: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
+	33, // 61: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
+	35, // 62: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
+	2,  // 63: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
+	4,  // 64: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
+	7,  // 65: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
+	9,  // 66: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
+	11, // 67: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
+	14, // 68: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
+	16, // 69: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
+	18, // 70: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
+	24, // 71: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
+	26, // 72: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
+	28, // 73: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
+	39, // 74: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
+	41, // 75: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
+	43, // 76: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
+	46, // 77: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
+	48, // 78: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
+	50, // 79: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
+	52, // 80: attestd.v1.VerifyService.Verify:output_type -> attestd.v1.VerifyResponse
+	56, // 81: attestd.v1.VerifyService.ListDecisions:output_type -> attestd.v1.ListDecisionsResponse
+	30, // 82: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
+	32, // 83: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
+	34, // 84: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
+	36, // 85: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
+	63, // [63:86] is the sub-list for method output_type
+	40, // [40:63] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_attestd_v1_attestd_proto_init() }

@@ -1,0 +1,279 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/attestd/attestd/attestation"
+	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/verifier"
+)
+
+// Bounds of the candidate gathering of Verify.
+const (
+	// maxVerifyCandidates bounds the attestations gathered for one decision.
+	maxVerifyCandidates = 10000
+	// stepHintCount bounds the attestations of one step that Verify adds by the step's name alone, to explain
+	// a broken chain (see gathered.hints).
+	stepHintCount = 10
+)
+
+// gathered is what gatherCandidates found for one decision.
+type gathered struct {
+	// related are connected to the artifact by digests: found walking back from it through subjects and
+	// materials, or consuming a digest seen on that walk. Sorted by id.
+	related []store.Attestation
+	// hints are the newest attestations of a step that nothing related has, found by the step's name alone,
+	// disjoint from related, sorted by id. They only explain a denial (decide never lets them allow).
+	hints []store.Attestation
+}
+
+// all returns related and hints together, sorted by id.
+func (g gathered) all() []store.Attestation {
+	out := append(slices.Clone(g.related), g.hints...)
+	slices.SortFunc(out, func(a, b store.Attestation) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// errStopPass ends the consumer pass of gatherCandidates at its bound.
+var errStopPass = errors.New("consumer pass bound reached")
+
+type digestRef struct{ alg, value string }
+
+// gatherCandidates gathers the candidates of a decision about the artifact with digest alg:value against
+// layout, in three passes:
+//
+//  1. The walk back: the attestations whose subject is the digest, then those whose subject is a material of
+//     one of them, level by level, at most one level more than the layout has steps, each digest visited once.
+//  2. Consumers: for every step of the layout that the walk found nothing of, the attestations of that step
+//     whose materials include a digest seen on the walk (a "test" step, which consumes the build's products
+//     and produces a report nothing else consumes, is found here).
+//  3. Hints: for every step still without a candidate that the last step is, or that a rule of a step with
+//     candidates MATCHes FROM, its newest stepHintCount attestations by name, so that the engine can name
+//     the product that does not match ("product app.tar of build does not match material app.tar of
+//     package") instead of only "step build has no attestation".
+//
+// The candidates of all three count toward maxVerifyCandidates (more is a *attestation.LimitError); pass 2
+// also stops after reading that many rows. The step names of passes 2 and 3 are the indexed columns: they only
+// select; the engine judges the signed statements.
+func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, value string, layout *verifier.Layout) (gathered, error) {
+	byID := map[string]store.Attestation{}
+	add := func(a store.Attestation) error {
+		if _, ok := byID[a.ID]; ok {
+			return nil
+		}
+		byID[a.ID] = a
+		if len(byID) > maxVerifyCandidates {
+			return &attestation.LimitError{Limit: "max-verify-candidates, fixed", Max: maxVerifyCandidates,
+				Got: len(byID), What: "candidate attestations gathered for one decision"}
+		}
+		return nil
+	}
+	// each lists every page of f, calling fn on each attestation.
+	each := func(f store.Filter, fn func(store.Attestation) error) error {
+		f.Limit = store.MaxPageSize
+		for {
+			page, err := s.store.ListAttestations(ctx, projectID, f)
+			if err != nil {
+				return err
+			}
+			for _, a := range page {
+				if err := fn(a); err != nil {
+					return err
+				}
+			}
+			if len(page) < store.MaxPageSize {
+				return nil
+			}
+			f.AfterSeq = page[len(page)-1].Seq
+		}
+	}
+
+	// 1. The walk back.
+	start := digestRef{alg, value}
+	visited := map[digestRef]bool{start: true}
+	seen := []digestRef{start} // in the order visited
+	frontier := []digestRef{start}
+	for depth := 0; depth <= len(layout.Steps) && len(frontier) > 0; depth++ {
+		var next []digestRef
+		for _, d := range frontier {
+			err := each(store.Filter{SubjectAlgorithm: d.alg, SubjectDigest: d.value}, func(a store.Attestation) error {
+				if _, dup := byID[a.ID]; dup {
+					return nil
+				}
+				if err := add(a); err != nil {
+					return err
+				}
+				for _, m := range a.Materials {
+					md := digestRef{m.Algorithm, m.Digest}
+					if !visited[md] {
+						visited[md] = true
+						seen = append(seen, md)
+						next = append(next, md)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return gathered{}, err
+			}
+		}
+		frontier = next
+	}
+
+	hasStep := func() map[string]bool {
+		out := map[string]bool{}
+		for _, a := range byID {
+			out[a.Step] = true
+		}
+		return out
+	}
+
+	// 2. Consumers of what the walk saw, for the steps it found nothing of. One query per digest (by material
+	// alone: with the step too, PostgreSQL scans every attestation of the step), the step checked here. At
+	// most maxVerifyCandidates rows are read in all; past that (a material everything consumes, such as a base
+	// image) the pass stops: fewer candidates can only leave a step without attestation, never allow more.
+	found := hasStep()
+	missing := map[string]bool{}
+	for _, st := range layout.Steps {
+		if !found[st.Name] {
+			missing[st.Name] = true
+		}
+	}
+	read := len(byID)
+	for _, d := range seen {
+		if len(missing) == 0 {
+			break
+		}
+		err := each(store.Filter{MaterialAlgorithm: d.alg, MaterialDigest: d.value}, func(a store.Attestation) error {
+			if read++; read > maxVerifyCandidates {
+				return errStopPass
+			}
+			if !missing[a.Step] {
+				return nil
+			}
+			return add(a)
+		})
+		if errors.Is(err, errStopPass) {
+			break
+		}
+		if err != nil {
+			return gathered{}, err
+		}
+	}
+	out := gathered{related: sortedAttestations(byID)}
+
+	// 3. Hints, for the steps whose absence breaks the chain.
+	found = hasStep()
+	referenced := map[string]bool{}
+	if n := len(layout.Steps); n > 0 {
+		referenced[layout.Steps[n-1].Name] = true
+	}
+	for _, st := range layout.Steps {
+		if !found[st.Name] {
+			continue
+		}
+		for _, r := range append(slices.Clone(st.Materials), st.Products...) {
+			if r.Type == verifier.RuleMatch {
+				referenced[r.DstStep] = true
+			}
+		}
+	}
+	hints := map[string]store.Attestation{}
+	for _, st := range layout.Steps {
+		if found[st.Name] || !referenced[st.Name] {
+			continue
+		}
+		page, err := s.store.ListAttestations(ctx, projectID, store.Filter{Step: st.Name, Limit: stepHintCount})
+		if err != nil {
+			return gathered{}, err
+		}
+		for _, a := range page {
+			if _, dup := byID[a.ID]; dup {
+				continue
+			}
+			if err := add(a); err != nil {
+				return gathered{}, err
+			}
+			hints[a.ID] = a
+		}
+	}
+	out.hints = sortedAttestations(hints)
+	return out, nil
+}
+
+// sortedAttestations returns the candidates by id, leaving out verification summaries: they are attestd's own
+// statements about an artifact, not steps of its pipeline, and would only add noise to a decision's reasons.
+func sortedAttestations(m map[string]store.Attestation) []store.Attestation {
+	out := make([]store.Attestation, 0, len(m))
+	for _, a := range m {
+		if a.PredicateType == VSAPredicateType {
+			continue
+		}
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b store.Attestation) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// decide runs the engine on in without the hint attestations (ids in hints) first: a decision that they allow
+// stands. A denial is decided again with them, for its reasons; if the hints would turn it into an allowed
+// decision, the first denial stands: attestations connected to the artifact by nothing but a step name never
+// make it allowed.
+func decide(in verifier.Input, hints []store.Attestation) (verifier.Decision, error) {
+	if len(hints) == 0 {
+		return verifier.Verify(in)
+	}
+	isHint := map[string]bool{}
+	for _, h := range hints {
+		isHint[h.ID] = true
+	}
+	all := in.Attestations
+	in.Attestations = slices.DeleteFunc(slices.Clone(all), func(a verifier.Attestation) bool { return isHint[a.ID] })
+	if len(in.Attestations) == len(all) { // no hint survived the inclusion and signature checks
+		return verifier.Verify(in)
+	}
+	first, err := verifier.Verify(in)
+	if err != nil || first.Allowed {
+		return first, err
+	}
+	in.Attestations = all
+	second, err := verifier.Verify(in)
+	if err != nil || second.Allowed {
+		return first, nil
+	}
+	// Say which steps were judged from hints only: their reasons compare attestations that nothing ties to
+	// this artifact, which may be another artifact's run of the step.
+	related := map[string]bool{}
+	for _, a := range all {
+		if !isHint[a.ID] {
+			related[a.Step] = true
+		}
+	}
+	var notes []string
+	for i, st := range second.Steps {
+		if related[st.Name] || len(first.Steps) <= i {
+			continue
+		}
+		hinted := false
+		for _, a := range all {
+			hinted = hinted || (isHint[a.ID] && a.Step == st.Name)
+		}
+		if !hinted {
+			continue
+		}
+		note := fmt.Sprintf("step %q: none of its attestations is connected to this artifact by digests; its newest ones were compared instead", st.Name)
+		second.Steps[i].Reasons = sortedStrings(append(slices.Clone(st.Reasons), note))
+		notes = append(notes, note)
+	}
+	second.Reasons = sortedStrings(append(slices.Clone(second.Reasons), notes...))
+	return second, nil
+}
+
+func sortedStrings(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}
