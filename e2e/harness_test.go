@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/attestd/attestd/internal/store/dbtest"
 )
 
 var (
@@ -211,4 +213,17 @@ func (c *cli) ok(args ...string) string {
 		c.t.Fatalf("attest %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
 	return r.stdout
+}
+
+// startShop starts attestd on a fresh database with the project "shop", and returns the daemon, a CLI holding
+// the server-admin token and one holding a shop admin token, both working in one temporary directory.
+func startShop(t *testing.T) (d *daemon, admin, shopAdmin *cli) {
+	t.Helper()
+	d = startDaemon(t, dbtest.New(t))
+	dir := t.TempDir()
+	admin = &cli{t: t, d: d, dir: dir, token: d.adminToken(t)}
+	admin.ok("--plaintext", "project", "create", "shop")
+	shopAdmin = &cli{t: t, d: d, dir: dir}
+	shopAdmin.token = strings.TrimSpace(admin.ok("--plaintext", "token", "create", "--project", "shop", "--role", "admin"))
+	return d, admin, shopAdmin
 }

@@ -4,19 +4,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/attestd/attestd/internal/store/dbtest"
 )
 
 // TestLayoutMadeByAttest: a layout written by attest layout new and signed by attest layout sign, in both
 // formats, is accepted by layout push with the real binaries; signed by a key that is not an owner's, refused.
 func TestLayoutMadeByAttest(t *testing.T) {
-	d := startDaemon(t, dbtest.New(t))
-	dir := t.TempDir()
-	admin := &cli{t: t, d: d, dir: dir, token: d.adminToken(t)}
-	admin.ok("--plaintext", "project", "create", "shop")
-	pa := &cli{t: t, d: d, dir: dir}
-	pa.token = strings.TrimSpace(admin.ok("--plaintext", "token", "create", "--project", "shop", "--role", "admin"))
+	_, _, pa := startShop(t)
 
 	pa.ok("keygen", "--out", "owner.pem", "--type", "ecdsa-p384")
 	pa.ok("keygen", "--out", "build.pem")

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/in-toto/in-toto-golang/in_toto"
-
-	"github.com/attestd/attestd/internal/store/dbtest"
 )
 
 // writeSignedLayout writes a one-step layout for the functionary public key fnPub, signed with the owner
@@ -45,12 +43,8 @@ func writeSignedLayout(t *testing.T, dir, ownerPriv, fnPub, readme, out string) 
 // TestLayouts: owner keys, then layout push, list and get with the real binaries; a functionary key cannot
 // sign a layout and a superseded layout cannot be pushed again.
 func TestLayouts(t *testing.T) {
-	d := startDaemon(t, dbtest.New(t))
-	dir := t.TempDir()
-	admin := &cli{t: t, d: d, dir: dir, token: d.adminToken(t)}
-	admin.ok("--plaintext", "project", "create", "shop")
-	pa := &cli{t: t, d: d, dir: dir}
-	pa.token = strings.TrimSpace(admin.ok("--plaintext", "token", "create", "--project", "shop", "--role", "admin"))
+	_, _, pa := startShop(t)
+	dir := pa.dir
 
 	pa.ok("keygen", "--out", "owner.pem")
 	pa.ok("keygen", "--out", "ci.pem")

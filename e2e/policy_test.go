@@ -3,19 +3,13 @@ package e2e
 import (
 	"strings"
 	"testing"
-
-	"github.com/attestd/attestd/internal/store/dbtest"
 )
 
 // TestPolicies: policy set, list and delete with the real binaries, after pushing the layout they name; bad
 // patterns, an unknown layout and a reader token are refused with the server's reasons.
 func TestPolicies(t *testing.T) {
-	d := startDaemon(t, dbtest.New(t))
-	dir := t.TempDir()
-	admin := &cli{t: t, d: d, dir: dir, token: d.adminToken(t)}
-	admin.ok("--plaintext", "project", "create", "shop")
-	pa := &cli{t: t, d: d, dir: dir}
-	pa.token = strings.TrimSpace(admin.ok("--plaintext", "token", "create", "--project", "shop", "--role", "admin"))
+	d, admin, pa := startShop(t)
+	dir := pa.dir
 	reader := &cli{t: t, d: d, dir: dir}
 	reader.token = strings.TrimSpace(admin.ok("--plaintext", "token", "create", "--project", "shop", "--role", "reader"))
 

@@ -10,19 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/attestd/attestd/internal/store/dbtest"
 )
 
 // TestVerify: a two-step supply chain recorded with attest run, a layout made with layout new and sign, a
 // policy, then attest verify file allows the product and, once the file is tampered with, denies it (exit 1).
 func TestVerify(t *testing.T) {
-	d := startDaemon(t, dbtest.New(t))
-	dir := t.TempDir()
-	admin := &cli{t: t, d: d, dir: dir, token: d.adminToken(t)}
-	admin.ok("--plaintext", "project", "create", "shop")
-	pa := &cli{t: t, d: d, dir: dir}
-	pa.token = strings.TrimSpace(admin.ok("--plaintext", "token", "create", "--project", "shop", "--role", "admin"))
+	d, _, pa := startShop(t)
+	dir := pa.dir
 	runner := &cli{t: t, d: d, dir: dir}
 	runner.token = strings.TrimSpace(pa.ok("--plaintext", "token", "create", "--role", "attestor"))
 	verifier := &cli{t: t, d: d, dir: dir}
