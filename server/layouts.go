@@ -52,6 +52,9 @@ func (s *Server) PushLayout(ctx context.Context, req *attestdv1.PushLayoutReques
 		return nil, err
 	}
 	signedJSON, signers, err := verifier.VerifyLayoutSignatures(raw, owners)
+	if errors.Is(err, verifier.ErrLayoutUnsigned) {
+		return nil, deniedf("layout is not signed: sign it with a layout-owner key of project %q (attest layout sign --key OWNER.pem)", proj.Name)
+	}
 	if errors.Is(err, attestation.ErrNoValidSignature) {
 		if len(owners) == 0 {
 			return nil, deniedf("layout is not signed by a layout-owner key of project %q (it has no valid one: register one with attest key add --owner)", proj.Name)
@@ -70,7 +73,7 @@ func (s *Server) PushLayout(ctx context.Context, req *attestdv1.PushLayoutReques
 		return nil, invalidf("layout expired at %s (expires); set a later expiry and sign it again", layout.Expires.UTC().Format("2006-01-02T15:04:05Z07:00"))
 	}
 	sum := sha256.Sum256(raw)
-	stored, err := s.store.AddLayout(ctx, store.Layout{
+	l := store.Layout{
 		ProjectID:    proj.ID,
 		Name:         req.GetName(),
 		ID:           hex.EncodeToString(sum[:]),
@@ -78,12 +81,21 @@ func (s *Server) PushLayout(ctx context.Context, req *attestdv1.PushLayoutReques
 		SignerKeyIDs: signers,
 		ExpiresAt:    layout.Expires.UTC(),
 		PusherID:     p.token.ID,
-		CreatedAt:    now,
-	})
+	}
+	// Refuse a replay before its leaf is appended; recordLayout checks again under the store's lock.
+	history, err := s.store.ListLayouts(ctx, proj.ID, l.Name)
+	if err != nil {
+		return nil, fmt.Errorf("load history of layout %q: %w", l.Name, err)
+	}
+	for _, h := range history {
+		if h.ID == l.ID {
+			return nil, replayError(l.Name, h.Version)
+		}
+	}
+	stored, err := s.recordLayout(ctx, proj.Name, l)
 	var exists *store.LayoutExistsError
 	if errors.As(err, &exists) {
-		return nil, fmt.Errorf("%w: layout %q already pushed as version %d; a superseded layout cannot become active again",
-			errFailedPrecondition, req.GetName(), exists.Version)
+		return nil, replayError(l.Name, exists.Version)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store layout %q: %w", req.GetName(), err)
@@ -91,6 +103,36 @@ func (s *Server) PushLayout(ctx context.Context, req *attestdv1.PushLayoutReques
 	s.logger.InfoContext(ctx, "layout pushed", "project", proj.Name, "name", stored.Name, "version", stored.Version,
 		"id", stored.ID, "signers", stored.SignerKeyIDs)
 	return &attestdv1.PushLayoutResponse{Layout: layoutPB(stored, proj.Name, false)}, nil
+}
+
+func replayError(name string, version int64) error {
+	return fmt.Errorf("%w: layout %q already pushed as version %d; a superseded layout cannot become active again",
+		errFailedPrecondition, name, version)
+}
+
+// recordLayout is the layout push's commit, as record is Submit's: leaf first, row second. A leaf whose row
+// does not commit becomes an orphan, which a retry of the same push claims.
+func (s *Server) recordLayout(ctx context.Context, project string, l store.Layout) (store.Layout, error) {
+	q := s.sequencer()
+	if q == nil {
+		return store.Layout{}, fmt.Errorf("%w: the log is not reconciled yet", errLogUnavailable)
+	}
+	entry := layoutEntryFor(project, l)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	idx, err := q.sequence(dctx, entry)
+	if err != nil {
+		return store.Layout{}, fmt.Errorf("%w: layout %q: %v", errLogUnavailable, l.Name, err)
+	}
+	l.LogIndex = &idx
+	l.CreatedAt = s.now()
+	stored, err := s.store.AddLayout(dctx, l)
+	if err != nil {
+		s.orphanLeaf(dctx, q, entry, idx)
+		return store.Layout{}, err
+	}
+	q.settle(idx)
+	return stored, nil
 }
 
 // ownerKeys returns the project's layout-owner keys that are valid now.

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
+	"github.com/attestd/attestd/internal/tlog"
 )
 
 // intotoKey is a test key as in-toto-golang loads it (the private key, to sign layouts; the public key, to
@@ -179,6 +180,84 @@ func TestLayoutPushListGet(t *testing.T) {
 	}
 }
 
+// TestLayoutPushIsLogged: each accepted push appends one leaf committing to project, name and bytes, in the
+// order of the versions; a refused push (a replay, an unsigned layout) appends none; the start-up
+// reconciliation and the audit's walk take layout leaves for rows, not orphans.
+func TestLayoutPushIsLogged(t *testing.T) {
+	e := newEnv(t, testLimits())
+	ctx := t.Context()
+	tok := e.project("alpha")
+	owner, fn := newIntotoKey(t), newIntotoKey(t)
+	e.addOwner(tok["admin"], owner)
+	e.addKey(tok["admin"], fn.signer)
+	alpha, err := e.store.ProjectByName(ctx, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func() uint64 {
+		t.Helper()
+		n, err := e.log.IntegratedSize(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	expires := e.clock.Now().Add(24 * time.Hour)
+	var pushed [][]byte
+	for i := range 2 {
+		raw := signLayout(t, testLayout(expires.Add(time.Duration(i)*time.Hour), fn), owner)
+		before := size()
+		if _, err := e.push(tok["admin"], "release", raw); err != nil {
+			t.Fatal(err)
+		}
+		if after := size(); after != before+1 {
+			t.Fatalf("push %d: log size %d -> %d, want one leaf more", i+1, before, after)
+		}
+		pushed = append(pushed, raw)
+	}
+	var prev uint64
+	for i, raw := range pushed {
+		l, err := e.store.GetLayout(ctx, alpha.ID, "release", int64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.LogIndex == nil || (i > 0 && *l.LogIndex <= prev) {
+			t.Fatalf("version %d has log index %v (previous %d): want one, increasing with the version", i+1, l.LogIndex, prev)
+		}
+		prev = *l.LogIndex
+		if _, _, err := e.log.AwaitIntegration(ctx, *l.LogIndex); err != nil {
+			t.Fatal(err)
+		}
+		entry, err := e.log.Entry(ctx, *l.LogIndex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(entry, tlog.EntryForLayout("alpha", "release", raw)) {
+			t.Fatalf("leaf %d is not the entry of version %d", *l.LogIndex, i+1)
+		}
+	}
+	before := size()
+	_, err = e.push(tok["admin"], "release", pushed[0])
+	wantCode(t, err, codes.FailedPrecondition, "already pushed as version 1")
+	unsigned, _ := json.Marshal(testLayout(expires, fn))
+	_, err = e.push(tok["admin"], "release", unsigned)
+	wantCode(t, err, codes.PermissionDenied, "layout is not signed")
+	if after := size(); after != before {
+		t.Fatalf("refused pushes grew the log from %d to %d", before, after)
+	}
+	// A reconciliation from the start finds every leaf's row: layout leaves are neither orphans nor mismatches.
+	if err := e.store.SetLogWatermark(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.srv.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.NewOrphans != 0 || rep.Mismatches != 0 {
+		t.Fatalf("reconcile after layout pushes: %+v", rep)
+	}
+}
+
 // TestLayoutTenancy: another project's layouts do not exist for a project token; pushing needs an admin.
 func TestLayoutTenancy(t *testing.T) {
 	e := newEnv(t, testLimits())
@@ -240,14 +319,18 @@ func TestLayoutRefusals(t *testing.T) {
 		return signLayout(t, l, owner)
 	}
 	unsigned, _ := json.Marshal(map[string]any{"signed": good, "signatures": []any{}})
+	noSignatures, _ := json.Marshal(map[string]any{"signed": good})
+	bare, _ := json.Marshal(good)
 	cases := []struct {
 		name      string
 		content   []byte
 		code      codes.Code
 		fragments []string
 	}{
-		// An envelope without signatures is malformed, as it is for Submit.
-		{"unsigned", unsigned, codes.InvalidArgument, []string{"signatures", "at least one signature"}},
+		// A layout with no signature at all is refused as signed by nobody trusted, not as malformed.
+		{"unsigned", unsigned, codes.PermissionDenied, []string{"layout is not signed", "attest layout sign"}},
+		{"unsigned, no signatures member", noSignatures, codes.PermissionDenied, []string{"layout is not signed"}},
+		{"bare layout", bare, codes.PermissionDenied, []string{"layout is not signed"}},
 		{"signed by a functionary key", signLayout(t, good, fn), codes.PermissionDenied, []string{"not signed by a layout-owner key"}},
 		{"signed by a revoked owner key", signLayout(t, good, revoked), codes.PermissionDenied, []string{"not signed by a layout-owner key"}},
 		{"signed by an unknown key", signLayout(t, good, newIntotoKey(t)), codes.PermissionDenied, []string{"not signed by a layout-owner key"}},

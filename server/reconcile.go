@@ -26,6 +26,19 @@ func entryFor(projectName string, a store.Attestation) []byte {
 	return tlog.EntryForEnvelope(projectName, a.ID, a.Envelope)
 }
 
+// layoutEntryFor is the log entry of a stored layout push.
+func layoutEntryFor(projectName string, l store.Layout) []byte {
+	return tlog.EntryForLayout(projectName, l.Name, l.Content)
+}
+
+// leafRowEntry is the log entry that a row naming a leaf commits to.
+func leafRowEntry(projectName string, r store.LeafRow) []byte {
+	if r.Layout != nil {
+		return layoutEntryFor(projectName, *r.Layout)
+	}
+	return entryFor(projectName, *r.Attestation)
+}
+
 // Reconcile brings the database and the log into agreement; it must run before the server takes submissions
 // (Submit answers UNAVAILABLE until it has). The log is the source of truth for order: every leaf from the
 // stored watermark up to the log's size either has its row, or is recorded as an orphan — a submission that was
@@ -54,42 +67,30 @@ func (s *Server) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			"the log directory is older than the database (restored from another backup?)", from, size)
 	}
 	names := store.NewProjectNames(s.store)
+	rows := store.NewLeafRows(s.store)
 	var orphans []store.OrphanLeaf
-	next := from
-	for next < size {
-		rows, err := s.store.ScanByLogIndex(ctx, next, store.MaxPageSize)
+	for i := from; i < size; i++ {
+		entry, err := s.log.Entry(ctx, i)
+		if err != nil {
+			return rep, fmt.Errorf("reconcile: read leaf %d: %w", i, err)
+		}
+		rep.Scanned++
+		row, ok, err := rows.At(ctx, i)
 		if err != nil {
 			return rep, fmt.Errorf("reconcile: %w", err)
 		}
-		byIndex := map[uint64]store.Attestation{}
-		for _, r := range rows {
-			byIndex[*r.LogIndex] = r
+		if !ok {
+			orphans = append(orphans, store.OrphanLeaf{LogIndex: i, Entry: entry, FoundAt: s.now()})
+			continue
 		}
-		end := size
-		if len(rows) == store.MaxPageSize {
-			end = min(size, *rows[len(rows)-1].LogIndex+1)
+		name, err := names.Name(ctx, row.ProjectID())
+		if err != nil {
+			return rep, fmt.Errorf("reconcile: %w", err)
 		}
-		for i := next; i < end; i++ {
-			entry, err := s.log.Entry(ctx, i)
-			if err != nil {
-				return rep, fmt.Errorf("reconcile: read leaf %d: %w", i, err)
-			}
-			rep.Scanned++
-			row, ok := byIndex[i]
-			if !ok {
-				orphans = append(orphans, store.OrphanLeaf{LogIndex: i, Entry: entry, FoundAt: s.now()})
-				continue
-			}
-			name, err := names.Name(ctx, row.ProjectID)
-			if err != nil {
-				return rep, fmt.Errorf("reconcile: %w", err)
-			}
-			if !bytes.Equal(entryFor(name, row), entry) {
-				rep.Mismatches++
-				s.logger.ErrorContext(ctx, "log leaf and database row disagree: run attestd audit", "log_index", i, "id", row.ID)
-			}
+		if !bytes.Equal(leafRowEntry(name, row), entry) {
+			rep.Mismatches++
+			s.logger.ErrorContext(ctx, "log leaf and database row disagree: run attestd audit", "log_index", i)
 		}
-		next = end
 	}
 	if len(orphans) > 0 {
 		if err := s.store.AddOrphanLeaves(ctx, orphans); err != nil {
@@ -107,11 +108,14 @@ func (s *Server) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	for _, o := range all {
 		claimable[string(o.Entry)] = o.LogIndex
 	}
-	if beyond, err := s.store.ScanByLogIndex(ctx, size, 1); err != nil {
+	beyond := 0
+	if err := rows.Rest(ctx, size, func(r store.LeafRow) {
+		if beyond++; beyond == 1 {
+			s.logger.ErrorContext(ctx, "database rows name leaves beyond the log's size: run attestd audit",
+				"log_size", size, "first_index", r.LogIndex)
+		}
+	}); err != nil {
 		return rep, fmt.Errorf("reconcile: %w", err)
-	} else if len(beyond) > 0 {
-		s.logger.ErrorContext(ctx, "database rows name leaves beyond the log's size: run attestd audit",
-			"log_size", size, "first_index", *beyond[0].LogIndex)
 	}
 	rep.NewOrphans, rep.Orphans = len(orphans), len(all)
 	s.seqMu.Lock()

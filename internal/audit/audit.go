@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		orphans[o.LogIndex] = o.Entry
 	}
 
-	rows := &rowCursor{st: cfg.Store}
+	rows := store.NewLeafRows(cfg.Store)
 	tree := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
 	err = cfg.Log.Entries(ctx, 0, cp.Size, func(i uint64, entry []byte) error {
 		rep.Leaves++
@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				rep.add("inconsistent", nil, "", "", "the first %d leaves hash to %x, but the previous audit verified root %x for that size (split view or rewritten log)", prev.Size, root, prev.Hash)
 			}
 		}
-		row, ok, err := rows.at(ctx, i)
+		row, ok, err := rows.At(ctx, i)
 		if err != nil {
 			return err
 		}
@@ -140,17 +140,28 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return nil
 		}
 		rep.Rows++
-		name, err := projectName(row.ProjectID)
+		name, err := projectName(row.ProjectID())
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(row.Envelope)
-		if got := tlog.EntryForEnvelope(name, row.ID, row.Envelope); !bytes.Equal(got, entry) {
+		if l := row.Layout; l != nil {
+			if got := tlog.EntryForLayout(name, l.Name, l.Content); !bytes.Equal(got, entry) {
+				why := "the row's project or layout name differs from what the leaf commits to"
+				if sum := sha256.Sum256(l.Content); l.ID != hex.EncodeToString(sum[:]) {
+					why = "the stored layout's sha256 is not its id (layout changed)"
+				}
+				rep.add("entry-mismatch", ptr(i), name, "layout "+l.Name, "leaf %d does not match its layout row (version %d): %s", i, l.Version, why)
+			}
+			return nil
+		}
+		a := row.Attestation
+		sum := sha256.Sum256(a.Envelope)
+		if got := tlog.EntryForEnvelope(name, a.ID, a.Envelope); !bytes.Equal(got, entry) {
 			why := "the row's project or id differs from what the leaf commits to"
-			if row.ID != hex.EncodeToString(sum[:]) {
+			if a.ID != hex.EncodeToString(sum[:]) {
 				why = "the stored envelope's sha256 is not the attestation id (envelope changed)"
 			}
-			rep.add("entry-mismatch", ptr(i), name, row.ID, "leaf %d does not match its row: %s", i, why)
+			rep.add("entry-mismatch", ptr(i), name, a.ID, "leaf %d does not match its row: %s", i, why)
 		}
 		return nil
 	})
@@ -164,10 +175,16 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	} else if !bytes.Equal(root, cp.Hash) {
 		rep.add("tree-root", nil, "", "", "the leaves on disk hash to %x, the checkpoint says %x", root, cp.Hash)
 	}
-	if err := rows.rest(ctx, func(a store.Attestation) {
+	if err := rows.Rest(ctx, cp.Size, func(r store.LeafRow) {
 		rep.Rows++
-		name, _ := projectName(a.ProjectID)
-		rep.add("row-beyond-tree", a.LogIndex, name, a.ID, "row names leaf %d, the tree has %d", *a.LogIndex, cp.Size)
+		name, _ := projectName(r.ProjectID())
+		var id string
+		if r.Attestation != nil {
+			id = r.Attestation.ID
+		} else {
+			id = "layout " + r.Layout.Name
+		}
+		rep.add("row-beyond-tree", &r.LogIndex, name, id, "row names leaf %d, the tree has %d", r.LogIndex, cp.Size)
 	}); err != nil {
 		return rep, err
 	}
@@ -204,72 +221,6 @@ func hasKind(fs []Finding, kinds ...string) bool {
 		}
 	}
 	return false
-}
-
-// rowCursor walks the rows by log index alongside the leaves, a page at a time.
-type rowCursor struct {
-	st   store.Store
-	page []store.Attestation
-	next uint64 // the log index the next page starts from
-	done bool
-}
-
-// at returns the row at log index i; callers ask for increasing i.
-func (c *rowCursor) at(ctx context.Context, i uint64) (store.Attestation, bool, error) {
-	for {
-		for len(c.page) > 0 && *c.page[0].LogIndex < i {
-			c.page = c.page[1:]
-		}
-		if len(c.page) > 0 {
-			if *c.page[0].LogIndex == i {
-				row := c.page[0]
-				c.page = c.page[1:]
-				return row, true, nil
-			}
-			return store.Attestation{}, false, nil
-		}
-		if c.done {
-			return store.Attestation{}, false, nil
-		}
-		page, err := c.st.ScanByLogIndex(ctx, max(c.next, i), store.MaxPageSize)
-		if err != nil {
-			return store.Attestation{}, false, err
-		}
-		if len(page) < store.MaxPageSize {
-			c.done = true
-		}
-		if len(page) > 0 {
-			c.next = *page[len(page)-1].LogIndex + 1
-		}
-		c.page = page
-		if len(page) == 0 {
-			return store.Attestation{}, false, nil
-		}
-	}
-}
-
-// rest calls f for every row after the last leaf.
-func (c *rowCursor) rest(ctx context.Context, f func(store.Attestation)) error {
-	for {
-		for _, a := range c.page {
-			f(a)
-		}
-		c.page = nil
-		if c.done {
-			return nil
-		}
-		page, err := c.st.ScanByLogIndex(ctx, c.next, store.MaxPageSize)
-		if err != nil {
-			return err
-		}
-		if len(page) < store.MaxPageSize {
-			c.done = true
-		}
-		if len(page) > 0 {
-			c.next = *page[len(page)-1].LogIndex + 1
-		}
-		c.page = page
-	}
 }
 
 func loadState(path, verifierKey string) (*tlog.Checkpoint, error) {

@@ -84,6 +84,10 @@ type Layout struct {
 	ExpiresAt    time.Time
 	PusherID     string // token id of the pusher
 	CreatedAt    time.Time
+	// LogIndex is the index of the layout's leaf in the transparency log (see tlog.EntryForLayout). attestd
+	// appends the leaf before it adds the row; AddLayout requires it. Layouts pushed before layouts were
+	// logged have none (nil).
+	LogIndex *uint64
 }
 
 // LayoutExistsError is AddLayout's answer to bytes that the name had before: a superseded layout must never
@@ -162,6 +166,22 @@ type Attestation struct {
 	Seq int64
 }
 
+// Digest is one digest of an artifact: the algorithm and its value (lowercase hex for the known algorithms).
+type Digest struct {
+	Algorithm string
+	Value     string
+}
+
+// Bounds of RelatedAttestations and GetAttestations.
+const (
+	// MaxRelatedDigests bounds the digests (subjects and materials together) of one RelatedAttestations call.
+	MaxRelatedDigests = 10000
+	// MaxRelatedRows bounds the rows of one RelatedAttestations call.
+	MaxRelatedRows = 10001
+	// MaxGetAttestations bounds the ids of one GetAttestations call.
+	MaxGetAttestations = 1000
+)
+
 // Filter selects attestations in List. Empty fields do not filter. String fields match exactly (no wildcards).
 type Filter struct {
 	SubjectAlgorithm  string
@@ -216,11 +236,12 @@ type Store interface {
 	ListKeys(ctx context.Context, projectID int64) ([]Key, error) // oldest first, revoked ones included
 	RevokeKey(ctx context.Context, projectID int64, keyID string, at time.Time) error
 
-	// AddLayout stores l as the next version of l.Name in its project (l.ID must be the hex sha256 of
-	// l.Content; a zero CreatedAt means now) and returns it as stored, Version assigned: one more than the
-	// name's latest, 1 for a new name; concurrent adds of one name get distinct, consecutive versions. If any
-	// earlier version of the name has l.ID, it stores nothing and returns a *LayoutExistsError naming that
-	// version. ErrNotFound if the project does not exist.
+	// AddLayout stores l as the next version of l.Name in its project and returns it as stored, Version
+	// assigned: one more than the name's latest, 1 for a new name; concurrent adds of one name get distinct,
+	// consecutive versions. l.ID must be the hex sha256 of l.Content; a zero CreatedAt means now. l.LogIndex is
+	// required: a log index that another layout has is ErrAlreadyExists, and the same transaction deletes the
+	// orphan record of l.LogIndex, which the row claims. If any earlier version of the name has l.ID, it stores
+	// nothing and returns a *LayoutExistsError naming that version. ErrNotFound if the project does not exist.
 	AddLayout(ctx context.Context, l Layout) (Layout, error)
 	// ListLayouts returns the project's layouts without their Content, of one name or (name "") of every name,
 	// ordered by name, then newest version first.
@@ -254,11 +275,26 @@ type Store interface {
 	// ListAttestations returns matching attestations newest first (descending Seq), at most f.Limit.
 	ListAttestations(ctx context.Context, projectID int64, f Filter) ([]Attestation, error)
 
+	// RelatedAttestations returns the project's logged attestations (LogIndex set) that have a subject among
+	// subjects or a material among materials (either list may be empty; both empty returns nothing), each
+	// once, newest first (descending Seq), at most limit (a limit below 1 or above MaxRelatedRows means
+	// MaxRelatedRows). They come with Subjects and Materials but without Envelope (nil): this is Verify's walk
+	// through the digests, which reads many rows and needs the envelopes of few. More than MaxRelatedDigests
+	// digests in all is an error (a caller bug, not ErrLimitReached).
+	RelatedAttestations(ctx context.Context, projectID int64, subjects, materials []Digest, limit int) ([]Attestation, error)
+	// GetAttestations returns the project's logged attestations with these ids, complete (Envelope, Subjects,
+	// Materials), sorted by id; ids the project does not have are left out, a repeated id gives one row. More
+	// than MaxGetAttestations ids is an error.
+	GetAttestations(ctx context.Context, projectID int64, ids []string) ([]Attestation, error)
+
 	// AttestationAtIndex returns the attestation whose leaf is at index, whatever its project.
 	AttestationAtIndex(ctx context.Context, index uint64) (Attestation, error)
 	// ScanByLogIndex returns up to limit attestations of every project with LogIndex >= from, ascending by
 	// LogIndex, envelopes and artifacts included: the audit's and the reconciler's walk.
 	ScanByLogIndex(ctx context.Context, from uint64, limit int) ([]Attestation, error)
+	// ScanLayoutsByLogIndex returns up to limit layouts of every project with LogIndex >= from, ascending by
+	// LogIndex, Content included: the audit's and the reconciler's walk over the layout leaves.
+	ScanLayoutsByLogIndex(ctx context.Context, from uint64, limit int) ([]Layout, error)
 	// ScanUnlogged returns up to limit attestations with no LogIndex and Seq > afterSeq, ascending by Seq.
 	ScanUnlogged(ctx context.Context, afterSeq int64, limit int) ([]Attestation, error)
 

@@ -70,3 +70,30 @@ func EntryForEnvelope(project, attestationID string, envelope []byte) []byte {
 	sum := sha256.Sum256(envelope)
 	return EntryFor(project, attestationID, hex.EncodeToString(sum[:]))
 }
+
+// layoutEntryDomain opens every layout entry preimage. It differs from entryDomain, so no layout entry can
+// equal an attestation's.
+const layoutEntryDomain = "attestd/layout-entry/v1\x00"
+
+// EntryForLayout returns the log entry of a pushed layout: 32 bytes that commit to the project, the layout's
+// name and the SHA-256 of the signed layout bytes as pushed:
+//
+//	SHA-256("attestd/layout-entry/v1" || 0x00 || project || 0x00 || name || 0x00 || contentSHA256Hex)
+//
+// A name never has the same bytes twice (a superseded layout cannot be pushed again), so each push has its own
+// entry; the order of the leaves is the order of the versions. Like EntryFor it panics on a NUL byte in
+// project or name, which attestd's name checks rule out.
+func EntryForLayout(project, name string, content []byte) []byte {
+	if strings.IndexByte(project, 0) >= 0 || strings.IndexByte(name, 0) >= 0 {
+		panic(fmt.Sprintf("tlog.EntryForLayout: NUL byte in project %q or layout name %q", project, name))
+	}
+	sum := sha256.Sum256(content)
+	h := sha256.New()
+	h.Write([]byte(layoutEntryDomain))
+	h.Write([]byte(project))
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write([]byte(hex.EncodeToString(sum[:])))
+	return h.Sum(nil)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -11,16 +12,22 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-const layoutColumns = `project_id, name, version, id, signer_key_ids, expires_at, pusher_id, created_at`
+const layoutColumns = `project_id, name, version, id, signer_key_ids, expires_at, pusher_id, created_at, log_index`
 
 func scanLayout(row pgx.Row, withContent bool) (store.Layout, error) {
 	var l store.Layout
-	dest := []any{&l.ProjectID, &l.Name, &l.Version, &l.ID, &l.SignerKeyIDs, &l.ExpiresAt, &l.PusherID, &l.CreatedAt}
+	var logIndex *int64
+	dest := []any{&l.ProjectID, &l.Name, &l.Version, &l.ID, &l.SignerKeyIDs, &l.ExpiresAt, &l.PusherID, &l.CreatedAt,
+		&logIndex}
 	if withContent {
 		dest = append(dest, &l.Content)
 	}
 	if err := row.Scan(dest...); err != nil {
 		return store.Layout{}, err
+	}
+	if logIndex != nil {
+		u := uint64(*logIndex) // never negative: the schema checks it
+		l.LogIndex = &u
 	}
 	l.SignerKeyIDs = emptyNil(l.SignerKeyIDs)
 	l.ExpiresAt = l.ExpiresAt.UTC()
@@ -32,13 +39,22 @@ func scanLayout(row pgx.Row, withContent bool) (store.Layout, error) {
 // assigns the version and locks the name until the transaction ends, so concurrent pushes of one name take
 // turns and get consecutive versions; a push whose bytes the name had before rolls back, the counter with it.
 func (s *Store) AddLayout(ctx context.Context, l store.Layout) (store.Layout, error) {
+	if l.LogIndex == nil {
+		return store.Layout{}, fmt.Errorf("add layout %q: no log index (the leaf is appended to the log before "+
+			"the row is added)", l.Name)
+	}
+	index, err := dbInt("log index", *l.LogIndex)
+	if err != nil {
+		return store.Layout{}, fmt.Errorf("add layout %q: %w", l.Name, err)
+	}
+	l.LogIndex = new(*l.LogIndex) // the caller's pointer stays the caller's
 	l.SignerKeyIDs = slices.Compact(slices.Sorted(slices.Values(l.SignerKeyIDs)))
 	signers := l.SignerKeyIDs
 	if signers == nil {
 		signers = []string{}
 	}
 	var exists *store.LayoutExistsError
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
 			INSERT INTO layout_names (project_id, name, latest) VALUES ($1, $2, 1)
 			ON CONFLICT (project_id, name) DO UPDATE SET latest = layout_names.latest + 1
@@ -56,12 +72,18 @@ func (s *Store) AddLayout(ctx context.Context, l store.Layout) (store.Layout, er
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		return tx.QueryRow(ctx, `
+		err = tx.QueryRow(ctx, `
 			INSERT INTO layouts (`+layoutColumns+`, content)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, now()), $9)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, now()), $9, $10)
 			RETURNING created_at`,
-			l.ProjectID, l.Name, l.Version, l.ID, signers, l.ExpiresAt, l.PusherID, nullTime(l.CreatedAt), l.Content,
+			l.ProjectID, l.Name, l.Version, l.ID, signers, l.ExpiresAt, l.PusherID, nullTime(l.CreatedAt), index,
+			l.Content,
 		).Scan(&l.CreatedAt)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM log_orphans WHERE log_index = $1`, index)
+		return err
 	})
 	if exists != nil {
 		return store.Layout{}, exists
@@ -100,4 +122,23 @@ func (s *Store) GetLayout(ctx context.Context, projectID int64, name string, ver
 		return store.Layout{}, fmt.Errorf("get layout %q version %d of project %d: %w", name, version, projectID, classify(ctx, err))
 	}
 	return l, nil
+}
+
+// ScanLayoutsByLogIndex returns up to limit logged layouts of every project from log index from on, ascending,
+// content included.
+func (s *Store) ScanLayoutsByLogIndex(ctx context.Context, from uint64, limit int) ([]store.Layout, error) {
+	if from > math.MaxInt64 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+layoutColumns+`, content FROM layouts
+		WHERE log_index >= $1 ORDER BY log_index LIMIT $2`, int64(from), pageSize(limit))
+	if err != nil {
+		return nil, fmt.Errorf("scan layouts from log index %d: %w", from, classify(ctx, err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Layout, error) { return scanLayout(row, true) })
+	if err != nil {
+		return nil, fmt.Errorf("scan layouts from log index %d: %w", from, classify(ctx, err))
+	}
+	return out, nil
 }

@@ -18,6 +18,8 @@ var layoutTests = []test{
 	{name: "Concurrent", run: testLayoutConcurrent},
 	{name: "Isolation", run: testLayoutIsolation},
 	{name: "NotFound", run: testLayoutNotFound},
+	{name: "LogIndex", run: testLayoutLogIndex},
+	{name: "ScanByLogIndex", run: testLayoutScan},
 }
 
 // newLayout is a layout of projectID named name whose content is labelled by label.
@@ -35,9 +37,17 @@ func newLayout(projectID int64, name, label string) store.Layout {
 	}
 }
 
+// addLayout adds l, with the store's next log index if it has none.
+func addLayout(t *testing.T, s store.Store, l store.Layout) (store.Layout, error) {
+	if l.LogIndex == nil {
+		l.LogIndex = nextLogIndex(s)
+	}
+	return s.AddLayout(t.Context(), l)
+}
+
 func mustLayout(t *testing.T, s store.Store, l store.Layout) store.Layout {
 	t.Helper()
-	got, err := s.AddLayout(t.Context(), l)
+	got, err := addLayout(t, s, l)
 	if err != nil {
 		t.Fatalf("AddLayout(%s, %s): %v", l.Name, l.ID[:8], err)
 	}
@@ -80,6 +90,7 @@ func getLayout(t *testing.T, s store.Store, projectID int64, name string, versio
 func testLayoutAddAndGet(t *testing.T, s store.Store) {
 	p := mustProject(t, s, "alpha")
 	l := newLayout(p.ID, "release", "one")
+	l.LogIndex = nextLogIndex(s)
 	got := mustLayout(t, s, l)
 	want := l
 	want.Version = 1
@@ -128,7 +139,7 @@ func testLayoutSameBytes(t *testing.T, s store.Store) {
 	p := mustProject(t, s, "alpha")
 	first := mustLayout(t, s, newLayout(p.ID, "release", "one"))
 	mustLayout(t, s, newLayout(p.ID, "release", "two"))
-	_, err := s.AddLayout(t.Context(), newLayout(p.ID, "release", "one"))
+	_, err := addLayout(t, s, newLayout(p.ID, "release", "one"))
 	var exists *store.LayoutExistsError
 	if !errors.As(err, &exists) || !errors.Is(err, store.ErrAlreadyExists) || exists.Version != first.Version {
 		t.Fatalf("AddLayout of version 1's bytes: err = %v, want a LayoutExistsError for version 1", err)
@@ -152,11 +163,11 @@ func testLayoutConcurrent(t *testing.T, s store.Store) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = s.AddLayout(t.Context(), newLayout(p.ID, "release", fmt.Sprint("distinct ", i)))
+			_, errs[i] = addLayout(t, s, newLayout(p.ID, "release", fmt.Sprint("distinct ", i)))
 		}()
 		go func() {
 			defer wg.Done()
-			_, errs[n+i] = s.AddLayout(t.Context(), newLayout(p.ID, "release", "same"))
+			_, errs[n+i] = addLayout(t, s, newLayout(p.ID, "release", "same"))
 		}()
 	}
 	wg.Wait()
@@ -200,7 +211,7 @@ func testLayoutIsolation(t *testing.T, s store.Store) {
 	if got := mustLayout(t, s, newLayout(p2.ID, "release", "one")); got.Version != 1 {
 		t.Errorf("beta's first release is version %d, want 1", got.Version)
 	}
-	if _, err := s.AddLayout(t.Context(), newLayout(p2.ID+1000, "release", "x")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := addLayout(t, s, newLayout(p2.ID+1000, "release", "x")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("AddLayout to a missing project: err = %v, want ErrNotFound", err)
 	}
 }
@@ -215,5 +226,95 @@ func testLayoutNotFound(t *testing.T, s store.Store) {
 		if _, err := s.GetLayout(t.Context(), p.ID, tc.name, tc.version); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("GetLayout(%q, %d): err = %v, want ErrNotFound", tc.name, tc.version, err)
 		}
+	}
+}
+
+// testLayoutLogIndex: a layout names its leaf. AddLayout requires the index, refuses one that another layout
+// has, and claims the orphan record of its index.
+func testLayoutLogIndex(t *testing.T, s store.Store) {
+	p := mustProject(t, s, "alpha")
+	l := newLayout(p.ID, "release", "one")
+	if _, err := s.AddLayout(t.Context(), l); err == nil || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("AddLayout without a log index: err = %v, want an error that is none of the sentinels", err)
+	}
+	if got := listLayouts(t, s, p.ID, ""); len(got) != 0 {
+		t.Fatalf("AddLayout without a log index stored %v", got)
+	}
+	idx := nextLogIndex(s)
+	if err := s.AddOrphanLeaves(t.Context(), []store.OrphanLeaf{{LogIndex: *idx, Entry: []byte("layout leaf"), FoundAt: at(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	l.LogIndex = idx
+	got := mustLayout(t, s, l)
+	if got.LogIndex == nil || *got.LogIndex != *idx {
+		t.Fatalf("AddLayout returned log index %v, want %d", got.LogIndex, *idx)
+	}
+	if g := getLayout(t, s, p.ID, "release", 1); g.LogIndex == nil || *g.LogIndex != *idx {
+		t.Fatalf("GetLayout returned log index %v, want %d", g.LogIndex, *idx)
+	}
+	if list := listLayouts(t, s, p.ID, "release"); len(list) != 1 || list[0].LogIndex == nil || *list[0].LogIndex != *idx {
+		t.Fatalf("ListLayouts = %v, want the log index %d", list, *idx)
+	}
+	orphans, err := s.ListOrphanLeaves(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orphans) != 0 {
+		t.Fatalf("the layout did not claim the orphan record of its index: %v", orphans)
+	}
+	again := newLayout(p.ID, "release", "two")
+	again.LogIndex = idx
+	if _, err := s.AddLayout(t.Context(), again); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("AddLayout with another layout's log index: err = %v, want ErrAlreadyExists", err)
+	}
+	if got := listLayouts(t, s, p.ID, ""); len(got) != 1 {
+		t.Fatalf("the refused layout was stored: %v", got)
+	}
+	// The refused add did not use up a version.
+	if got := mustLayout(t, s, newLayout(p.ID, "release", "two")); got.Version != 2 {
+		t.Fatalf("next version %d, want 2", got.Version)
+	}
+}
+
+// testLayoutScan: ScanLayoutsByLogIndex walks the layouts of every project by log index, with their content.
+func testLayoutScan(t *testing.T, s store.Store) {
+	p1, p2 := mustProject(t, s, "alpha"), mustProject(t, s, "beta")
+	var want []store.Layout
+	for i := range 7 {
+		p := p1
+		if i%2 == 1 {
+			p = p2
+		}
+		mustInsert(t, s, newAttestation(p.ID, fmt.Sprint("between ", i))) // attestations take indices too
+		want = append(want, mustLayout(t, s, newLayout(p.ID, "release", fmt.Sprint("v", i))))
+	}
+	var got []store.Layout
+	from := uint64(0)
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("ScanLayoutsByLogIndex in pages of 3 does not end")
+		}
+		page, err := s.ScanLayoutsByLogIndex(t.Context(), from, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 3 {
+			t.Fatalf("a page of %d, limit 3", len(page))
+		}
+		got = append(got, page...)
+		if len(page) < 3 {
+			break
+		}
+		from = *page[len(page)-1].LogIndex + 1
+	}
+	if len(got) != len(want) {
+		t.Fatalf("scanned %d layouts, want %d", len(got), len(want))
+	}
+	for i := range want {
+		checkEqual(t, fmt.Sprint("scanned layout ", i), normLayout(got[i], true), normLayout(want[i], true))
+	}
+	beyond, err := s.ScanLayoutsByLogIndex(t.Context(), *want[len(want)-1].LogIndex+1, 10)
+	if err != nil || len(beyond) != 0 {
+		t.Fatalf("scan beyond the last layout: %v, %v", beyond, err)
 	}
 }

@@ -82,6 +82,7 @@ func run(t *testing.T, open func(t *testing.T) (store.Store, Tamperer), withTamp
 		{"Decisions", decisionTests},
 		{"Attestations", attestationTests},
 		{"List", listTests},
+		{"Related", relatedTests},
 		{"Log", logTests},
 		{"Tamper", tamperTests},
 	}
