@@ -2,8 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
+		"fmt"
 	"slices"
 	"strings"
 
@@ -38,27 +37,26 @@ func (g gathered) all() []store.Attestation {
 	return out
 }
 
-// errStopPass ends the consumer pass of gatherCandidates at its bound.
-var errStopPass = errors.New("consumer pass bound reached")
-
-type digestRef struct{ alg, value string }
-
 // gatherCandidates gathers the candidates of a decision about the artifact with digest alg:value against
-// layout, in three passes:
+// layout, in three passes, each a few set-based queries (one per level, whatever the number of digests), the
+// rows read without their envelopes:
 //
 //  1. The walk back: the attestations whose subject is the digest, then those whose subject is a material of
 //     one of them, level by level, at most one level more than the layout has steps, each digest visited once.
-//  2. Consumers: for every step of the layout that the walk found nothing of, the attestations of that step
-//     whose materials include a digest seen on the walk (a "test" step, which consumes the build's products
-//     and produces a report nothing else consumes, is found here).
+//  2. Consumers: for the steps of the layout that the walk found nothing of, the attestations of those steps
+//     whose materials include a digest seen so far, then those consuming their products, and so on, at most
+//     as many levels as the layout has steps. A "test" step, which consumes the build's products and
+//     produces a report nothing else consumes, is found here, and so is a side branch of several steps
+//     (compile the tests, then run them).
 //  3. Hints: for every step still without a candidate that the last step is, or that a rule of a step with
 //     candidates MATCHes FROM, its newest stepHintCount attestations by name, so that the engine can name
 //     the product that does not match ("product app.tar of build does not match material app.tar of
 //     package") instead of only "step build has no attestation".
 //
-// The candidates of all three count toward maxVerifyCandidates (more is a *attestation.LimitError); pass 2
-// also stops after reading that many rows. The step names of passes 2 and 3 are the indexed columns: they only
-// select; the engine judges the signed statements.
+// The candidates of all three count toward maxVerifyCandidates (more is a *attestation.LimitError); each query
+// of pass 2 reads at most that many rows, newest first: a material that everything consumes (a base image)
+// can leave a step without attestation, never allow more. The step names of passes 2 and 3 are the indexed
+// columns: they only select; the engine judges the signed statements.
 func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, value string, layout *verifier.Layout) (gathered, error) {
 	byID := map[string]store.Attestation{}
 	add := func(a store.Attestation) error {
@@ -67,58 +65,36 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 		}
 		byID[a.ID] = a
 		if len(byID) > maxVerifyCandidates {
-			return &attestation.LimitError{Limit: "max-verify-candidates, fixed", Max: maxVerifyCandidates,
-				Got: len(byID), What: "candidate attestations gathered for one decision"}
+			return candidateLimit(len(byID))
 		}
 		return nil
 	}
-	// each lists every page of f, calling fn on each attestation.
-	each := func(f store.Filter, fn func(store.Attestation) error) error {
-		f.Limit = store.MaxPageSize
-		for {
-			page, err := s.store.ListAttestations(ctx, projectID, f)
-			if err != nil {
-				return err
-			}
-			for _, a := range page {
-				if err := fn(a); err != nil {
-					return err
-				}
-			}
-			if len(page) < store.MaxPageSize {
-				return nil
-			}
-			f.AfterSeq = page[len(page)-1].Seq
-		}
-	}
 
 	// 1. The walk back.
-	start := digestRef{alg, value}
-	visited := map[digestRef]bool{start: true}
-	seen := []digestRef{start} // in the order visited
-	frontier := []digestRef{start}
+	start := store.Digest{Algorithm: alg, Value: value}
+	visited := map[store.Digest]bool{start: true}
+	seen := []store.Digest{start} // in the order visited
+	frontier := []store.Digest{start}
 	for depth := 0; depth <= len(layout.Steps) && len(frontier) > 0; depth++ {
-		var next []digestRef
-		for _, d := range frontier {
-			err := each(store.Filter{SubjectAlgorithm: d.alg, SubjectDigest: d.value}, func(a store.Attestation) error {
-				if _, dup := byID[a.ID]; dup {
-					return nil
-				}
-				if err := add(a); err != nil {
-					return err
-				}
-				for _, m := range a.Materials {
-					md := digestRef{m.Algorithm, m.Digest}
-					if !visited[md] {
-						visited[md] = true
-						seen = append(seen, md)
-						next = append(next, md)
-					}
-				}
-				return nil
-			})
-			if err != nil {
+		rows, err := s.related(ctx, projectID, frontier, nil, maxVerifyCandidates+1-len(byID))
+		if err != nil {
+			return gathered{}, err
+		}
+		var next []store.Digest
+		for _, a := range rows {
+			if _, dup := byID[a.ID]; dup {
+				continue
+			}
+			if err := add(a); err != nil {
 				return gathered{}, err
+			}
+			for _, m := range a.Materials {
+				md := store.Digest{Algorithm: m.Algorithm, Value: m.Digest}
+				if !visited[md] {
+					visited[md] = true
+					seen = append(seen, md)
+					next = append(next, md)
+				}
 			}
 		}
 		frontier = next
@@ -132,10 +108,8 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 		return out
 	}
 
-	// 2. Consumers of what the walk saw, for the steps it found nothing of. One query per digest (by material
-	// alone: with the step too, PostgreSQL scans every attestation of the step), the step checked here. At
-	// most maxVerifyCandidates rows are read in all; past that (a material everything consumes, such as a base
-	// image) the pass stops: fewer candidates can only leave a step without attestation, never allow more.
+	// 2. Consumers of what was seen, for the steps the walk found nothing of, and the consumers of their
+	// products in turn.
 	found := hasStep()
 	missing := map[string]bool{}
 	for _, st := range layout.Steps {
@@ -143,26 +117,29 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 			missing[st.Name] = true
 		}
 	}
-	read := len(byID)
-	for _, d := range seen {
-		if len(missing) == 0 {
-			break
-		}
-		err := each(store.Filter{MaterialAlgorithm: d.alg, MaterialDigest: d.value}, func(a store.Attestation) error {
-			if read++; read > maxVerifyCandidates {
-				return errStopPass
-			}
-			if !missing[a.Step] {
-				return nil
-			}
-			return add(a)
-		})
-		if errors.Is(err, errStopPass) {
-			break
-		}
+	frontier = seen
+	for depth := 0; depth < len(layout.Steps) && len(frontier) > 0 && len(missing) > 0; depth++ {
+		rows, err := s.related(ctx, projectID, nil, frontier, maxVerifyCandidates)
 		if err != nil {
 			return gathered{}, err
 		}
+		var next []store.Digest
+		for _, a := range rows {
+			if _, dup := byID[a.ID]; dup || !missing[a.Step] {
+				continue
+			}
+			if err := add(a); err != nil {
+				return gathered{}, err
+			}
+			for _, p := range a.Subjects {
+				pd := store.Digest{Algorithm: p.Algorithm, Value: p.Digest}
+				if !visited[pd] {
+					visited[pd] = true
+					next = append(next, pd)
+				}
+			}
+		}
+		frontier = next
 	}
 	out := gathered{related: sortedAttestations(byID)}
 
@@ -202,6 +179,29 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 		}
 	}
 	out.hints = sortedAttestations(hints)
+	return out, nil
+}
+
+func candidateLimit(got int) error {
+	return &attestation.LimitError{Limit: "max-verify-candidates, fixed", Max: maxVerifyCandidates,
+		Got: got, What: "candidate attestations gathered for one decision"}
+}
+
+// related returns the attestations with a subject among subjects or a material among materials, newest first,
+// at most limit (at least 1), in as many queries as the store's bound on digests per query needs.
+func (s *Server) related(ctx context.Context, projectID int64, subjects, materials []store.Digest, limit int) ([]store.Attestation, error) {
+	limit = max(limit, 1)
+	var out []store.Attestation
+	for len(subjects)+len(materials) > 0 && len(out) < limit {
+		n := min(len(subjects), store.MaxRelatedDigests)
+		m := min(len(materials), store.MaxRelatedDigests-n)
+		rows, err := s.store.RelatedAttestations(ctx, projectID, subjects[:n], materials[:m], limit-len(out))
+		if err != nil {
+			return nil, fmt.Errorf("gather candidates: %w", err)
+		}
+		out = append(out, rows...)
+		subjects, materials = subjects[n:], materials[m:]
+	}
 	return out, nil
 }
 

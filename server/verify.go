@@ -88,11 +88,22 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 		return nil, fmt.Errorf("stored layout %q version %d does not parse: %v", stored.Name, stored.Version, err)
 	}
 
+	if reason, err := s.checkLayoutInclusion(ctx, proj.Name, stored); err != nil {
+		return nil, err
+	} else if reason != "" {
+		rec.Reasons = []string{reason}
+		return s.answer(ctx, rec, nil)
+	}
+
 	cands, err := s.gatherCandidates(ctx, proj.ID, alg, value, layout)
 	if err != nil {
 		return nil, err
 	}
-	logged, notLogged, err := s.checkInclusion(ctx, proj.Name, cands.all())
+	withEnvelopes, err := s.loadEnvelopes(ctx, proj.ID, cands.all())
+	if err != nil {
+		return nil, err
+	}
+	logged, notLogged, err := s.checkInclusion(ctx, proj.Name, withEnvelopes)
 	if err != nil {
 		return nil, err
 	}
@@ -129,10 +140,10 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 	rec.Allowed = d.Allowed
 	rec.Reasons = d.Reasons
 	if len(notLogged) > 0 {
-		s.logger.WarnContext(ctx, "verify: candidates without a valid inclusion proof", "project", proj.Name,
-			"reasons", notLogged)
+		s.logger.WarnContext(ctx, "verify: candidates that do not count", "project", proj.Name,
+			"count", len(notLogged), "reasons", notLogged[:min(len(notLogged), 100)])
 		if !d.Allowed {
-			rec.Reasons = append(slices.Clone(rec.Reasons), notLogged...)
+			rec.Reasons = append(slices.Clone(rec.Reasons), capReasons(notLogged)...)
 			slices.Sort(rec.Reasons)
 			rec.Reasons = slices.Compact(rec.Reasons)
 		}
@@ -145,6 +156,20 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 	return s.issueVSA(ctx, proj, vsaInput{kind: kind, name: name, alg: alg, value: value, policy: pol.Name,
 		layout: stored.Name, layoutVersion: stored.Version, layoutContent: stored.Content,
 		attestations: usedAttestations(d.Steps), decidedAt: now, requester: p.token.ID}, resp)
+}
+
+// maxNotCountedReasons bounds the reasons of a decision that name attestations that do not count: the rest are
+// summarized in one more, so that a decision stays readable (and small) with thousands of candidates.
+const maxNotCountedReasons = 20
+
+// capReasons returns the first maxNotCountedReasons of reasons, in order, and a summary of the others.
+func capReasons(reasons []string) []string {
+	if len(reasons) <= maxNotCountedReasons {
+		return reasons
+	}
+	sorted := slices.Sorted(slices.Values(reasons))
+	return append(sorted[:maxNotCountedReasons:maxNotCountedReasons],
+		fmt.Sprintf("and %d more attestations do not count for such reasons", len(reasons)-maxNotCountedReasons))
 }
 
 // answer records the decision and returns it.
@@ -241,6 +266,70 @@ func (s *Server) readCandidates(ctx context.Context, project string, keys []stor
 		})
 	}
 	return out, reasons
+}
+
+// loadEnvelopes returns the candidates with their envelopes, read in one query per store.MaxGetAttestations
+// candidates for those gathered without; a candidate whose row is gone since is left out.
+func (s *Server) loadEnvelopes(ctx context.Context, projectID int64, cands []store.Attestation) ([]store.Attestation, error) {
+	var ids []string
+	for _, a := range cands {
+		if a.Envelope == nil {
+			ids = append(ids, a.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return cands, nil
+	}
+	full := make(map[string]store.Attestation, len(ids))
+	for chunk := range slices.Chunk(ids, store.MaxGetAttestations) {
+		rows, err := s.store.GetAttestations(ctx, projectID, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("load candidate envelopes: %w", err)
+		}
+		for _, a := range rows {
+			full[a.ID] = a
+		}
+	}
+	out := make([]store.Attestation, 0, len(cands))
+	for _, a := range cands {
+		if a.Envelope == nil {
+			var ok bool
+			if a, ok = full[a.ID]; !ok {
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// checkLayoutInclusion returns why the stored layout may not be used, or "" if its leaf is in the log, proved
+// against the current checkpoint: a layout row that attestd did not log (written behind its back) decides
+// nothing.
+func (s *Server) checkLayoutInclusion(ctx context.Context, project string, l store.Layout) (string, error) {
+	if l.LogIndex == nil {
+		return fmt.Sprintf("layout %q version %d is not in the transparency log (written behind attestd's back, or pushed before layouts were logged): push a new version", l.Name, l.Version), nil
+	}
+	if err := s.requireLog(); err != nil {
+		return "", err
+	}
+	_, cp, err := s.log.Checkpoint(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errLogUnavailable, err)
+	}
+	if *l.LogIndex >= cp.Size {
+		if _, cp, err = s.log.AwaitIntegration(ctx, *l.LogIndex); err != nil {
+			return "", fmt.Errorf("%w: layout %q version %d: %v", errLogUnavailable, l.Name, l.Version, err)
+		}
+	}
+	hashes, err := s.log.InclusionProof(ctx, *l.LogIndex, cp.Size)
+	if err != nil {
+		return "", fmt.Errorf("%w: inclusion proof of leaf %d: %v", errLogUnavailable, *l.LogIndex, err)
+	}
+	if err := tlog.VerifyInclusion(tlog.LeafHash(layoutEntryFor(project, l)), *l.LogIndex, cp.Size, hashes, cp.Hash); err != nil {
+		return fmt.Sprintf("layout %q version %d does not match its leaf at log index %d (changed behind attestd's back: run attestd audit)", l.Name, l.Version, *l.LogIndex), nil
+	}
+	return "", nil
 }
 
 // checkInclusion splits the candidates into those whose leaf is in the log, proved against the current

@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
@@ -49,6 +52,17 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // submitLogged submits a link signed by s and waits until a checkpoint covers it; it returns its id.
+// connDB opens a plain connection to the env's database, for changes behind attestd's back.
+func (e *env) connDB(t *testing.T) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 func (e *env) submitLogged(t *testing.T, secret string, stmt []byte, s *signer) string {
 	t.Helper()
 	resp, err := e.atts().Submit(as(secret), &attestdv1.SubmitRequest{Envelope: envelope(inTotoPayloadType, stmt, s)})
@@ -206,20 +220,22 @@ func TestVerifySupplyChain(t *testing.T) {
 			t.Fatal(err)
 		}
 		var other string
-		if err := conn.QueryRow(t.Context(), `SELECT id FROM attestations WHERE log_index = 0`).Scan(&other); err != nil {
+		var otherIdx int64
+		if err := conn.QueryRow(t.Context(), `SELECT id, log_index FROM attestations WHERE id <> $1
+			ORDER BY log_index LIMIT 1`, buildID).Scan(&other, &otherIdx); err != nil {
 			t.Fatal(err)
 		}
 		exec(`UPDATE attestations SET log_index = 999999999 WHERE id = $1`, other)
-		exec(`UPDATE attestations SET log_index = 0 WHERE id = $1`, buildID)
+		exec(`UPDATE attestations SET log_index = $2 WHERE id = $1`, buildID, otherIdx)
 		exec(`UPDATE attestations SET log_index = $2 WHERE id = $1`, other, idx)
 		// (The newest builds, of other artifacts, are then compared instead, and said to be.)
 		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb),
 			`step "build": none of its attestations is connected to this artifact by digests`,
-			"attestation "+buildID+" does not count: its inclusion proof at log index 0 does not verify")
+			fmt.Sprintf("attestation %s does not count: its inclusion proof at log index %d does not verify", buildID, otherIdx))
 		// Put the rows back: the chains of the other subtests are untouched.
 		exec(`UPDATE attestations SET log_index = 999999999 WHERE id = $1`, other)
 		exec(`UPDATE attestations SET log_index = $2 WHERE id = $1`, buildID, idx)
-		exec(`UPDATE attestations SET log_index = 0 WHERE id = $1`, other)
+		exec(`UPDATE attestations SET log_index = $2 WHERE id = $1`, other, otherIdx)
 	})
 	t.Run("ArtifactNotFinalProduct", func(t *testing.T) {
 		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+sha("some other deb")),
@@ -363,6 +379,100 @@ func TestVerifyConsumerStep(t *testing.T) {
 		wantDenied(t, d, `product "app.tar" of "build" does not match material "app.tar" of "package"`)
 		wantNoReason(t, d, `step "build" has no attestation`)
 	})
+}
+
+// TestVerifySideBranch: a branch of two steps off the main chain, whose first step consumes the source and
+// whose second consumes the first's products, is gathered by following consumers forward from the walk: the
+// tests are compiled from the source, then run; nothing on the way to the package consumes either.
+func TestVerifySideBranch(t *testing.T) {
+	e := newEnv(t, attestation.Limits{})
+	tok := e.project("acme")
+	owner, fn := newIntotoKey(t), newIntotoKey(t)
+	e.addOwner(tok["admin"], owner)
+	e.addKey(tok["admin"], fn.signer)
+	e.pushLayout(t, tok["admin"], "release", owner, fn,
+		layoutStep("checkout", [][]string{{"DISALLOW", "*"}}, [][]string{{"CREATE", "src/*"}, {"DISALLOW", "*"}}),
+		layoutStep("compile-tests", [][]string{{"MATCH", "src/*", "WITH", "PRODUCTS", "FROM", "checkout"}, {"DISALLOW", "*"}},
+			[][]string{{"CREATE", "tests.bin"}, {"DISALLOW", "*"}}),
+		layoutStep("run-tests", [][]string{{"MATCH", "tests.bin", "WITH", "PRODUCTS", "FROM", "compile-tests"}, {"DISALLOW", "*"}},
+			[][]string{{"CREATE", "report.xml"}, {"DISALLOW", "*"}}),
+		layoutStep("package", [][]string{{"MATCH", "src/*", "WITH", "PRODUCTS", "FROM", "checkout"}, {"DISALLOW", "*"}},
+			[][]string{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}))
+	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "release"); err != nil {
+		t.Fatal(err)
+	}
+	chain := func(label string, runTests bool) string {
+		src, bin, deb := sha(label+" src"), sha(label+" tests.bin"), sha(label+" deb")
+		e.submitLogged(t, tok["attestor"], linkStatement("checkout", nil, map[string]string{"src/main.c": src}), fn.signer)
+		e.submitLogged(t, tok["attestor"], linkStatement("compile-tests",
+			map[string]string{"src/main.c": src}, map[string]string{"tests.bin": bin}), fn.signer)
+		if runTests {
+			e.submitLogged(t, tok["attestor"], linkStatement("run-tests",
+				map[string]string{"tests.bin": bin}, map[string]string{"report.xml": sha(label + " report")}), fn.signer)
+		}
+		e.submitLogged(t, tok["attestor"], linkStatement("package",
+			map[string]string{"src/main.c": src}, map[string]string{"app.deb": deb}), fn.signer)
+		return deb
+	}
+	tested := chain("tested", true)
+	untested := chain("untested", false)
+	if d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+tested); !d.GetAllowed() {
+		t.Fatalf("a chain with its side branch denied: %q", d.GetReasons())
+	}
+	d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+untested)
+	wantDenied(t, d, `step "run-tests" has no attestation`)
+	wantNoReason(t, d, `step "compile-tests" has no attestation`)
+}
+
+// TestVerifyCandidateBound: an artifact with more than maxVerifyCandidates (10,000) attestations connected to
+// it is RESOURCE_EXHAUSTED, naming the bound, and the request still ends. The rows are written through the
+// store (a real leaf each would make the test minutes long): the bound is checked while gathering, before any
+// inclusion proof.
+func TestVerifyCandidateBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 10,001 rows")
+	}
+	e := newEnv(t, attestation.Limits{})
+	ctx := t.Context()
+	tok := e.project("acme")
+	owner, fn := newIntotoKey(t), newIntotoKey(t)
+	e.addOwner(tok["admin"], owner)
+	e.addKey(tok["admin"], fn.signer)
+	e.pushLayout(t, tok["admin"], "release", owner, fn,
+		layoutStep("package", [][]string{{"ALLOW", "*"}}, [][]string{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}))
+	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "release"); err != nil {
+		t.Fatal(err)
+	}
+	acme, err := e.store.ProjectByName(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deb := sha("the popular deb")
+	const n = 10001
+	conn := e.connDB(t)
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The envelope of row i is {"n":i}; the log indices are far beyond the log: never reached, the bound comes
+	// first.
+	exec(`INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, step, log_index)
+		SELECT $1, encode(sha256(e), 'hex'), e, $2, 'link', 'package', (1::bigint << 40) + i
+		FROM generate_series(0, $3 - 1) AS i, convert_to('{"n":' || i || '}', 'UTF8') AS e`, acme.ID, inTotoPayloadType, n)
+	exec(`INSERT INTO attestation_subjects (project_id, attestation_seq, ord, name, algorithm, digest)
+		SELECT project_id, seq, 1, 'app.deb', 'sha256', $2 FROM attestations WHERE project_id = $1`, acme.ID, deb)
+	_, err = e.verifier().Verify(as(tok["verifier"]), &attestdv1.VerifyRequest{Kind: "file", Name: "app.deb", Digest: "sha256:" + deb})
+	wantCode(t, err, codes.ResourceExhausted, "max-verify-candidates")
+	// One fewer is gathered and judged (each then fails its inclusion proof: none has a leaf).
+	last := sha256.Sum256([]byte(fmt.Sprintf(`{"n":%d}`, n-1)))
+	exec(`DELETE FROM attestations WHERE id = $1`, hex.EncodeToString(last[:]))
+	d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+	wantDenied(t, d, "is not yet covered by the log's checkpoint", "and 9980 more attestations do not count for such reasons")
+	if len(d.GetReasons()) > 25 {
+		t.Fatalf("%d reasons: the attestations that do not count should be summarized", len(d.GetReasons()))
+	}
 }
 
 // TestVerifyHintsNeverAllow: attestations found by their step name alone explain a denial but never make an
