@@ -70,11 +70,24 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 	}
 	p := principal{token: tok}
 	if tok.ProjectID != 0 {
-		p.project, err = s.store.ProjectByID(ctx, tok.ProjectID)
+		p.project, err = s.projectByID(ctx, tok.ProjectID)
 		if err != nil {
 			return principal{}, fmt.Errorf("load project of token %s: %w", tok.ID, err)
 		}
 	}
+	return p, nil
+}
+
+// projectByID returns project id, read once per process: a project is never renamed or deleted.
+func (s *Server) projectByID(ctx context.Context, id int64) (store.Project, error) {
+	if p, ok := s.cache.projects.Get(id); ok {
+		return p, nil
+	}
+	p, err := s.store.ProjectByID(ctx, id)
+	if err != nil {
+		return store.Project{}, err
+	}
+	s.cache.projects.Add(id, p)
 	return p, nil
 }
 

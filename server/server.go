@@ -44,6 +44,7 @@ type Server struct {
 	now     func() time.Time
 	metrics *metrics
 	vsa     VSASigner
+	cache   *verifyCache
 }
 
 // New builds a Server from cfg.
@@ -69,6 +70,7 @@ func New(cfg Config) *Server {
 		now:     func() time.Time { return cfg.Now().UTC().Truncate(time.Microsecond) },
 		metrics: newMetrics(cfg.Registry),
 		vsa:     cfg.VSASigner,
+		cache:   newVerifyCache(),
 	}
 }
 

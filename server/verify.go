@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/attestation"
@@ -55,8 +58,19 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 	}
 	rec := store.Decision{ProjectID: proj.ID, RequesterID: p.token.ID, Kind: kind, Name: name, Digest: alg + ":" + value}
 
+	// The keys are read beside the policies and the layout, which depend on each other.
+	type keysResult struct {
+		keys []store.Key
+		err  error
+	}
+	keysCh := make(chan keysResult, 1)
+	go func() {
+		keys, err := s.store.ListKeys(ctx, proj.ID)
+		keysCh <- keysResult{keys, err}
+	}()
 	pols, err := s.store.ListPolicies(ctx, proj.ID, kind)
 	if err != nil {
+		<-keysCh
 		return nil, err
 	}
 	vps := make([]verifier.Policy, 0, len(pols))
@@ -65,12 +79,18 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 	}
 	pol, ok := verifier.SelectPolicy(vps, kind, name)
 	if !ok {
+		<-keysCh
 		rec.Reasons = []string{fmt.Sprintf("no policy covers %s %q", kind, name)}
 		return s.answer(ctx, rec, nil)
 	}
 	rec.Policy, rec.Layout = pol.Name, pol.Layout
 
 	stored, err := s.store.GetLayout(ctx, proj.ID, pol.Layout, 0)
+	kr := <-keysCh
+	if kr.err != nil {
+		return nil, fmt.Errorf("load keys of project %q: %w", proj.Name, kr.err)
+	}
+	keys := kr.keys
 	if errors.Is(err, store.ErrNotFound) {
 		rec.Reasons = []string{fmt.Sprintf("policy %q names layout %q, which the project does not have", pol.Name, pol.Layout)}
 		return s.answer(ctx, rec, nil)
@@ -79,40 +99,17 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 		return nil, fmt.Errorf("load layout %q: %w", pol.Layout, err)
 	}
 	rec.LayoutVersion = stored.Version
-	env, err := attestation.ParseEnvelope(stored.Content, attestation.Limits{MaxEnvelopeBytes: 2 * verifier.MaxLayoutBytes})
-	if err != nil {
-		return nil, fmt.Errorf("stored layout %q version %d does not parse: %v", stored.Name, stored.Version, err)
-	}
-	layout, err := verifier.ParseLayout(env.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("stored layout %q version %d does not parse: %v", stored.Name, stored.Version, err)
-	}
-
 	if reason, err := s.checkLayoutInclusion(ctx, proj.Name, stored); err != nil {
 		return nil, err
 	} else if reason != "" {
 		rec.Reasons = []string{reason}
 		return s.answer(ctx, rec, nil)
 	}
+	layout, err := s.parseStoredLayout(stored)
+	if err != nil {
+		return nil, err
+	}
 
-	cands, err := s.gatherCandidates(ctx, proj.ID, alg, value, layout)
-	if err != nil {
-		return nil, err
-	}
-	withEnvelopes, err := s.loadEnvelopes(ctx, proj.ID, cands.all())
-	if err != nil {
-		return nil, err
-	}
-	logged, notLogged, err := s.checkInclusion(ctx, proj.Name, withEnvelopes)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := s.store.ListKeys(ctx, proj.ID)
-	if err != nil {
-		return nil, fmt.Errorf("load keys of project %q: %w", proj.Name, err)
-	}
-	candidates, notCounted := s.readCandidates(ctx, proj.Name, keys, logged)
-	notLogged = append(notLogged, notCounted...)
 	now := s.now()
 	in := verifier.Input{
 		Layout:   layout,
@@ -132,8 +129,7 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 		}
 		in.Keys = append(in.Keys, vk)
 	}
-	in.Attestations = candidates
-	d, err := decide(in, cands.hints)
+	d, notLogged, err := s.decideArtifact(ctx, proj, stored, in, alg, value, pol, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +152,65 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 	return s.issueVSA(ctx, proj, vsaInput{kind: kind, name: name, alg: alg, value: value, policy: pol.Name,
 		layout: stored.Name, layoutVersion: stored.Version, layoutContent: stored.Content,
 		attestations: usedAttestations(d.Steps), decidedAt: now, requester: p.token.ID}, resp)
+}
+
+// decideArtifact gathers the candidates of the decision about the artifact alg:value, judges them and runs the
+// engine on in (its Layout, Now, Artifact and Keys set), returning the engine's decision and why candidates
+// did not count. A decision made while the log was quiet is kept (see decisionKey) and returned again as long as
+// nothing it depends on has changed.
+func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored store.Layout, in verifier.Input,
+	alg, value string, pol verifier.Policy, keys []store.Key) (verifier.Decision, []string, error) {
+	if err := s.requireLog(); err != nil {
+		return verifier.Decision{}, nil, err
+	}
+	_, cp, err := s.log.Checkpoint(ctx)
+	if err != nil {
+		return verifier.Decision{}, nil, fmt.Errorf("%w: %v", errLogUnavailable, err)
+	}
+	key, cacheable := s.decisionKey(proj, in, alg, value, pol, stored, keys, cp.Size)
+	if cacheable && in.Now.Before(in.Layout.Expires) {
+		if hit, ok := s.cache.decisions.Get(key); ok {
+			return hit.d, hit.notLogged, nil
+		}
+	}
+	cands, err := s.gatherCandidates(ctx, proj.ID, alg, value, in.Layout)
+	if err != nil {
+		return verifier.Decision{}, nil, err
+	}
+	candidates, notLogged, err := s.judge(ctx, proj, keys, cp, cands.all())
+	if err != nil {
+		return verifier.Decision{}, nil, err
+	}
+	in.Attestations = candidates
+	d, err := decide(in, cands.hints)
+	if err != nil {
+		return verifier.Decision{}, nil, err
+	}
+	if after, ok := s.decisionKey(proj, in, alg, value, pol, stored, keys, cp.Size); cacheable && ok && after == key {
+		s.cache.decisions.Add(key, decisionEntry{d: d, notLogged: notLogged})
+	}
+	return d, notLogged, nil
+}
+
+// parseStoredLayout returns the stored layout parsed, once per process for each layout's bytes. Its
+// signatures were checked at push; what is parsed is what the leaf commits to (checkLayoutInclusion).
+func (s *Server) parseStoredLayout(l store.Layout) (*verifier.Layout, error) {
+	if sum := sha256.Sum256(l.Content); hex.EncodeToString(sum[:]) != l.ID {
+		return nil, fmt.Errorf("stored layout %q version %d: its sha256 is not its id (changed behind attestd's back: run attestd audit)", l.Name, l.Version)
+	}
+	if parsed, ok := s.cache.layouts.Get(l.ID); ok {
+		return parsed, nil
+	}
+	env, err := attestation.ParseEnvelope(l.Content, attestation.Limits{MaxEnvelopeBytes: 2 * verifier.MaxLayoutBytes})
+	if err != nil {
+		return nil, fmt.Errorf("stored layout %q version %d does not parse: %v", l.Name, l.Version, err)
+	}
+	parsed, err := verifier.ParseLayout(env.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("stored layout %q version %d does not parse: %v", l.Name, l.Version, err)
+	}
+	s.cache.layouts.Add(l.ID, parsed)
+	return parsed, nil
 }
 
 // maxNotCountedReasons bounds the reasons of a decision that name attestations that do not count: the rest are
@@ -219,53 +274,125 @@ func artifactMap(arts []store.Artifact) map[string]map[string]string {
 	return out
 }
 
-// readCandidates reads what the engine judges from each candidate's envelope, which its log leaf commits to,
-// rather than from the columns indexed at submission, which the leaf does not cover: the signatures are verified
-// again against the project's functionary keys (the engine judges their validity at IntegratedAt), and step,
-// predicate type, materials and products come from the signed statement. A candidate whose envelope no longer
-// verifies does not count; the reasons say why.
-func (s *Server) readCandidates(ctx context.Context, project string, keys []store.Key, cands []store.Attestation) ([]verifier.Attestation, []string) {
+// judge returns what the engine judges of each candidate, read from its envelope, which its log leaf commits
+// to, rather than from the columns indexed at submission, which the leaf does not cover; and, for each
+// candidate that does not count, why. A candidate counts if its leaf is covered by the log's current checkpoint
+// and its inclusion proof verifies against it, its envelope's sha256 is its id, a signature verifies with a
+// functionary key of the project (the engine judges the key's validity at IntegratedAt) and its statement
+// parses. Step, predicate type, materials and products come from the signed statement. What was proved or
+// read once is taken from the cache (see verifyCache); the others' envelopes are read in one query. The
+// result is sorted by id.
+func (s *Server) judge(ctx context.Context, proj store.Project, keys []store.Key, cp tlog.Checkpoint, cands []store.Attestation) ([]verifier.Attestation, []string, error) {
+	if len(cands) == 0 {
+		return nil, nil, nil
+	}
+	pubs := s.functionaryKeys(ctx, proj.Name, keys)
+	fp := keySetFingerprint(pubs)
+	var out []verifier.Attestation
+	var reasons []string
+	var misses []store.Attestation
+	for _, a := range cands {
+		if a.LogIndex == nil || *a.LogIndex >= cp.Size {
+			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: it is not yet covered by the log's checkpoint (size %d)", a.ID, cp.Size))
+			continue
+		}
+		j, judged := s.cache.judged.Get(judgedKey{a.ID, fp})
+		_, included := s.cache.included.Get(includedKey{proj.Name, a.ID, *a.LogIndex})
+		if !judged || !included {
+			misses = append(misses, a)
+			continue
+		}
+		if j.reason != "" {
+			reasons = append(reasons, j.reason)
+			continue
+		}
+		att := j.att
+		att.IntegratedAt = a.CreatedAt
+		out = append(out, att)
+	}
+	full, err := s.loadEnvelopes(ctx, proj.ID, misses)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range full {
+		if sum := sha256.Sum256(a.Envelope); hex.EncodeToString(sum[:]) != a.ID {
+			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its stored envelope's sha256 is not its id (changed behind attestd's back: run attestd audit)", a.ID))
+			continue
+		}
+		ik := includedKey{proj.Name, a.ID, *a.LogIndex}
+		if _, ok := s.cache.included.Get(ik); !ok {
+			hashes, err := s.log.InclusionProof(ctx, *a.LogIndex, cp.Size)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: inclusion proof of leaf %d: %v", errLogUnavailable, *a.LogIndex, err)
+			}
+			if err := tlog.VerifyInclusion(tlog.LeafHash(entryFor(proj.Name, a)), *a.LogIndex, cp.Size, hashes, cp.Hash); err != nil {
+				reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its inclusion proof at log index %d does not verify against the checkpoint of size %d", a.ID, *a.LogIndex, cp.Size))
+				continue
+			}
+			s.cache.included.Add(ik, cp.Size)
+		}
+		jk := judgedKey{a.ID, fp}
+		j, ok := s.cache.judged.Get(jk)
+		if !ok {
+			j = s.read(a, pubs)
+			s.cache.judged.Add(jk, j)
+		}
+		if j.reason != "" {
+			reasons = append(reasons, j.reason)
+			continue
+		}
+		att := j.att
+		att.IntegratedAt = a.CreatedAt
+		out = append(out, att)
+	}
+	slices.SortFunc(out, func(a, b verifier.Attestation) int { return strings.Compare(a.ID, b.ID) })
+	return out, reasons, nil
+}
+
+// read parses a's envelope, checks its signatures against pubs and parses its statement.
+func (s *Server) read(a store.Attestation, pubs []*attestation.PublicKey) judgedEntry {
+	env, err := attestation.ParseEnvelope(a.Envelope, s.limits)
+	if err != nil {
+		return judgedEntry{reason: fmt.Sprintf("attestation %s does not count: its envelope does not parse: %v", a.ID, err)}
+	}
+	signers, err := attestation.VerifySignatures(env, pubs)
+	if err != nil {
+		return judgedEntry{reason: fmt.Sprintf("attestation %s does not count: no signature verifies with a functionary key of the project", a.ID)}
+	}
+	stmt, err := attestation.ParseStatement(env.Payload, s.limits)
+	if err != nil {
+		return judgedEntry{reason: fmt.Sprintf("attestation %s does not count: its statement does not parse: %v", a.ID, err)}
+	}
+	return judgedEntry{att: verifier.Attestation{
+		ID:            a.ID,
+		Step:          stmt.Step,
+		Signers:       signers,
+		PredicateType: stmt.PredicateType,
+		Materials:     artifactMap(artifacts(stmt.Materials)),
+		Products:      artifactMap(artifacts(stmt.Subjects)),
+	}}
+}
+
+// functionaryKeys parses the project's functionary keys (owner keys sign layouts, never attestations), each
+// once per process.
+func (s *Server) functionaryKeys(ctx context.Context, project string, keys []store.Key) []*attestation.PublicKey {
 	var pubs []*attestation.PublicKey
 	for _, k := range keys {
 		if k.Owner {
 			continue
 		}
-		pub, err := attestation.ParsePublicKey([]byte(k.PublicPEM))
-		if err != nil {
-			s.logger.ErrorContext(ctx, "stored key does not parse", "project", project, "key_id", k.KeyID, "err", err)
-			continue
+		pub, ok := s.cache.keys.Get(k.PublicPEM)
+		if !ok {
+			var err error
+			if pub, err = attestation.ParsePublicKey([]byte(k.PublicPEM)); err != nil {
+				s.logger.ErrorContext(ctx, "stored key does not parse", "project", project, "key_id", k.KeyID, "err", err)
+				continue
+			}
+			s.cache.keys.Add(k.PublicPEM, pub)
 		}
 		pubs = append(pubs, pub)
 	}
-	var out []verifier.Attestation
-	var reasons []string
-	for _, a := range cands {
-		env, err := attestation.ParseEnvelope(a.Envelope, s.limits)
-		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its envelope does not parse: %v", a.ID, err))
-			continue
-		}
-		signers, err := attestation.VerifySignatures(env, pubs)
-		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: no signature verifies with a functionary key of the project", a.ID))
-			continue
-		}
-		stmt, err := attestation.ParseStatement(env.Payload, s.limits)
-		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its statement does not parse: %v", a.ID, err))
-			continue
-		}
-		out = append(out, verifier.Attestation{
-			ID:            a.ID,
-			Step:          stmt.Step,
-			Signers:       signers,
-			PredicateType: stmt.PredicateType,
-			IntegratedAt:  a.CreatedAt,
-			Materials:     artifactMap(artifacts(stmt.Materials)),
-			Products:      artifactMap(artifacts(stmt.Subjects)),
-		})
-	}
-	return out, reasons
+	return pubs
 }
 
 // loadEnvelopes returns the candidates with their envelopes, read in one query per store.MaxGetAttestations
@@ -294,7 +421,7 @@ func (s *Server) loadEnvelopes(ctx context.Context, projectID int64, cands []sto
 	for _, a := range cands {
 		if a.Envelope == nil {
 			var ok bool
-			if a, ok = full[a.ID]; !ok {
+			if a, ok = full[a.ID]; !ok || a.LogIndex == nil {
 				continue
 			}
 		}
@@ -309,6 +436,10 @@ func (s *Server) loadEnvelopes(ctx context.Context, projectID int64, cands []sto
 func (s *Server) checkLayoutInclusion(ctx context.Context, project string, l store.Layout) (string, error) {
 	if l.LogIndex == nil {
 		return fmt.Sprintf("layout %q version %d is not in the transparency log (written behind attestd's back, or pushed before layouts were logged): push a new version", l.Name, l.Version), nil
+	}
+	ik := includedKey{project, "layout " + l.Name + " " + l.ID, *l.LogIndex}
+	if _, ok := s.cache.included.Get(ik); ok {
+		return "", nil
 	}
 	if err := s.requireLog(); err != nil {
 		return "", err
@@ -329,40 +460,8 @@ func (s *Server) checkLayoutInclusion(ctx context.Context, project string, l sto
 	if err := tlog.VerifyInclusion(tlog.LeafHash(layoutEntryFor(project, l)), *l.LogIndex, cp.Size, hashes, cp.Hash); err != nil {
 		return fmt.Sprintf("layout %q version %d does not match its leaf at log index %d (changed behind attestd's back: run attestd audit)", l.Name, l.Version, *l.LogIndex), nil
 	}
+	s.cache.included.Add(ik, cp.Size)
 	return "", nil
-}
-
-// checkInclusion splits the candidates into those whose leaf is in the log, proved against the current
-// checkpoint, and reasons for the others.
-func (s *Server) checkInclusion(ctx context.Context, project string, cands []store.Attestation) ([]store.Attestation, []string, error) {
-	if len(cands) == 0 {
-		return nil, nil, nil
-	}
-	if err := s.requireLog(); err != nil {
-		return nil, nil, err
-	}
-	_, cp, err := s.log.Checkpoint(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errLogUnavailable, err)
-	}
-	var ok []store.Attestation
-	var reasons []string
-	for _, a := range cands {
-		if a.LogIndex == nil || *a.LogIndex >= cp.Size {
-			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: it is not yet covered by the log's checkpoint (size %d)", a.ID, cp.Size))
-			continue
-		}
-		hashes, err := s.log.InclusionProof(ctx, *a.LogIndex, cp.Size)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: inclusion proof of leaf %d: %v", errLogUnavailable, *a.LogIndex, err)
-		}
-		if err := tlog.VerifyInclusion(tlog.LeafHash(entryFor(project, a)), *a.LogIndex, cp.Size, hashes, cp.Hash); err != nil {
-			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its inclusion proof at log index %d does not verify against the checkpoint of size %d", a.ID, *a.LogIndex, cp.Size))
-			continue
-		}
-		ok = append(ok, a)
-	}
-	return ok, reasons, nil
 }
 
 // ListDecisions lists the project's recorded decisions, newest first.

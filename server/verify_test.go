@@ -209,8 +209,17 @@ func TestVerifySupplyChain(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// A decision made while the log is quiet is kept until the next leaf (or a change of keys, layout or
+		// policy): the tampered rows are read again only after one. That cached decision was made from the rows
+		// as attestd wrote them.
+		leaves := 0
+		newLeaf := func() {
+			leaves++
+			e.submitLogged(t, tok["attestor"], linkStatement("unrelated", nil, map[string]string{"x": sha(fmt.Sprint("leaf ", leaves))}), fn.signer)
+		}
 		// Indexed columns are not what is judged: the signed envelope is.
 		exec(`UPDATE attestations SET step = 'test', signer_key_ids = '{}' WHERE id = $1`, buildID)
+		newLeaf()
 		if d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb); !d.GetAllowed() {
 			t.Fatalf("changed columns changed the decision: %q", d.GetReasons())
 		}
@@ -228,6 +237,10 @@ func TestVerifySupplyChain(t *testing.T) {
 		exec(`UPDATE attestations SET log_index = 999999999 WHERE id = $1`, other)
 		exec(`UPDATE attestations SET log_index = $2 WHERE id = $1`, buildID, otherIdx)
 		exec(`UPDATE attestations SET log_index = $2 WHERE id = $1`, other, idx)
+		if d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb); !d.GetAllowed() {
+			t.Fatalf("the decision kept from before the change was not returned: %q", d.GetReasons())
+		}
+		newLeaf()
 		// (The newest builds, of other artifacts, are then compared instead, and said to be.)
 		wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb),
 			`step "build": none of its attestations is connected to this artifact by digests`,
@@ -422,6 +435,108 @@ func TestVerifySideBranch(t *testing.T) {
 	d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+untested)
 	wantDenied(t, d, `step "run-tests" has no attestation`)
 	wantNoReason(t, d, `step "compile-tests" has no attestation`)
+}
+
+// TestVerifyLayoutMustBeLogged: the layout is judged only if its own leaf proves it: a layout row without a log
+// index, or whose index names another leaf, decides nothing (rows written or changed behind attestd's back).
+func TestVerifyLayoutMustBeLogged(t *testing.T) {
+	e := newEnv(t, attestation.Limits{})
+	tok := e.project("acme")
+	owner, fn := newIntotoKey(t), newIntotoKey(t)
+	e.addOwner(tok["admin"], owner)
+	e.addKey(tok["admin"], fn.signer)
+	e.pushLayout(t, tok["admin"], "release", owner, fn,
+		layoutStep("package", [][]string{{"ALLOW", "*"}}, [][]string{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}))
+	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "release"); err != nil {
+		t.Fatal(err)
+	}
+	deb := sha("logged deb")
+	pkgID := e.submitLogged(t, tok["attestor"], linkStatement("package", map[string]string{"app.tar": sha("tar")},
+		map[string]string{"app.deb": deb}), fn.signer)
+	if d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb); !d.GetAllowed() {
+		t.Fatalf("denied: %q", d.GetReasons())
+	}
+	conn := e.connDB(t)
+	var layoutIdx, pkgIdx int64
+	if err := conn.QueryRow(t.Context(), `SELECT log_index FROM layouts`).Scan(&layoutIdx); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(t.Context(), `SELECT log_index FROM attestations WHERE id = $1`, pkgID).Scan(&pkgIdx); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(t.Context(), sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`UPDATE layouts SET log_index = NULL`)
+	d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb)
+	wantDenied(t, d, `layout "release" version 1 is not in the transparency log`)
+	if len(d.GetReasons()) != 1 {
+		t.Fatalf("reasons %q, want the layout's alone", d.GetReasons())
+	}
+	// The attestation's leaf is not the layout's.
+	exec(`UPDATE layouts SET log_index = $1`, pkgIdx+1000)
+	exec(`UPDATE attestations SET log_index = $1 WHERE id = $2`, pkgIdx+2000, pkgID)
+	exec(`UPDATE layouts SET log_index = $1`, pkgIdx)
+	wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb),
+		fmt.Sprintf(`layout "release" version 1 does not match its leaf at log index %d`, pkgIdx))
+	exec(`UPDATE layouts SET log_index = $1`, layoutIdx)
+	exec(`UPDATE attestations SET log_index = $1 WHERE id = $2`, pkgIdx, pkgID)
+	if d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb); !d.GetAllowed() {
+		t.Fatalf("rows put back, still denied: %q", d.GetReasons())
+	}
+}
+
+// TestVerifyKeptDecisions: a decision kept from a quiet log is never returned once something it depends on
+// changed: the policy (no leaf is appended for one), the keys, the layout, a new attestation.
+func TestVerifyKeptDecisions(t *testing.T) {
+	e := newEnv(t, attestation.Limits{})
+	tok := e.project("acme")
+	owner, fn := newIntotoKey(t), newIntotoKey(t)
+	e.addOwner(tok["admin"], owner)
+	e.addKey(tok["admin"], fn.signer)
+	e.pushLayout(t, tok["admin"], "release", owner, fn,
+		layoutStep("package", [][]string{{"ALLOW", "*"}}, [][]string{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}))
+	e.pushLayout(t, tok["admin"], "strict", owner, fn,
+		layoutStep("build", [][]string{{"ALLOW", "*"}}, [][]string{{"CREATE", "app.tar"}, {"DISALLOW", "*"}}),
+		layoutStep("package", [][]string{{"MATCH", "app.tar", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
+			[][]string{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}))
+	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "release"); err != nil {
+		t.Fatal(err)
+	}
+	deb, tar := sha("kept deb"), sha("kept tar")
+	e.submitLogged(t, tok["attestor"], linkStatement("package", map[string]string{"app.tar": tar},
+		map[string]string{"app.deb": deb}), fn.signer)
+	verify := func() *attestdv1.Decision { return e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb) }
+	for range 3 {
+		if d := verify(); !d.GetAllowed() || d.GetLayoutName() != "release" {
+			t.Fatalf("under release: %v", d)
+		}
+	}
+	// The policy now names the stricter layout: no leaf is appended, the decision changes at once.
+	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "strict"); err != nil {
+		t.Fatal(err)
+	}
+	d := verify()
+	wantDenied(t, d, `step "build" has no attestation`)
+	if d.GetLayoutName() != "strict" {
+		t.Fatalf("decided under layout %q", d.GetLayoutName())
+	}
+	// The build is recorded: a new leaf, a new decision.
+	e.submitLogged(t, tok["attestor"], linkStatement("build", nil, map[string]string{"app.tar": tar}), fn.signer)
+	if d := verify(); !d.GetAllowed() {
+		t.Fatalf("after the build was recorded: %q", d.GetReasons())
+	}
+	// A key added that signs nothing changes the keys: decided again, and still allowed.
+	e.addKey(tok["admin"], newSigner(t))
+	if d := verify(); !d.GetAllowed() {
+		t.Fatalf("after a key was added: %q", d.GetReasons())
+	}
+	// The layout expires: a kept decision is never returned past its layout's expiry.
+	e.clock.Advance(25 * time.Hour)
+	wantDenied(t, verify(), "the layout expired on")
 }
 
 // TestVerifyCandidateBound: an artifact with more than maxVerifyCandidates (10,000) attestations connected to

@@ -263,6 +263,8 @@ type Store interface {
 
 	// AddDecision records d (its ID is ignored; a zero DecidedAt means now) and returns it as stored, ID
 	// assigned: larger than the ID of every decision recorded before it. ErrNotFound if the project does not exist.
+	// It may commit without waiting for the disk: a crash of the database may lose the decisions of its last
+	// moments (never an attestation or a layout, which always commit durably).
 	AddDecision(ctx context.Context, d Decision) (Decision, error)
 	// ListDecisions returns the project's decisions with ID < beforeID (0: no bound), newest first (descending
 	// ID), at most limit (as Filter.Limit: zero or less means DefaultPageSize, at most MaxPageSize).
@@ -278,8 +280,9 @@ type Store interface {
 	// RelatedAttestations returns the project's logged attestations (LogIndex set) that have a subject among
 	// subjects or a material among materials (either list may be empty; both empty returns nothing), each
 	// once, newest first (descending Seq), at most limit (a limit below 1 or above MaxRelatedRows means
-	// MaxRelatedRows). They come with Subjects and Materials but without Envelope (nil): this is Verify's walk
-	// through the digests, which reads many rows and needs the envelopes of few. More than MaxRelatedDigests
+	// MaxRelatedRows). They come without Envelope (nil), and with the Algorithm and Digest of each of their
+	// Subjects and Materials but not its Name (""): this is Verify's walk through the digests, which reads many
+	// rows and needs the names and envelopes of few. More than MaxRelatedDigests
 	// digests in all is an error (a caller bug, not ErrLimitReached).
 	RelatedAttestations(ctx context.Context, projectID int64, subjects, materials []Digest, limit int) ([]Attestation, error)
 	// GetAttestations returns the project's logged attestations with these ids, complete (Envelope, Subjects,

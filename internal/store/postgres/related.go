@@ -3,18 +3,15 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/attestd/attestd/internal/store"
 )
 
-// attestationColumnsNoEnvelope are attestationColumns with NULL in place of the envelope, which Verify's walk
-// does not read.
-const attestationColumnsNoEnvelope = `seq, project_id, id, NULL::bytea, payload_type, statement_type, predicate_type,
-	step, signer_key_ids, submitter_id, created_at, log_index`
-
 // RelatedAttestations returns the project's logged attestations with a subject among subjects or a material
-// among materials, newest first, without envelopes: one query for the rows, one for their artifacts, however
-// many digests.
+// among materials, newest first, without envelopes, in one query however many digests.
 func (s *Store) RelatedAttestations(ctx context.Context, projectID int64, subjects, materials []store.Digest, limit int) ([]store.Attestation, error) {
 	if n := len(subjects) + len(materials); n > store.MaxRelatedDigests {
 		return nil, fmt.Errorf("related attestations: %d digests, at most %d in one call", n, store.MaxRelatedDigests)
@@ -27,10 +24,17 @@ func (s *Store) RelatedAttestations(ctx context.Context, projectID int64, subjec
 	}
 	sa, sd := splitDigests(subjects)
 	ma, md := splitDigests(materials)
-	// The artifact indexes lead with (project_id, digest): each digest is one index probe, and the algorithm
-	// is checked from the index's INCLUDE column.
-	page, err := s.queryAttestations(ctx, `
-		SELECT `+attestationColumnsNoEnvelope+` FROM attestations a
+	// One round trip: the artifact indexes lead with (project_id, digest), so each digest is one index probe
+	// (the algorithm checked from the index's INCLUDE column), and each row brings the digests of its subjects
+	// and materials as arrays of "algorithm:digest" (names are not needed to walk, and cost the most bytes).
+	rows, err := s.pool.Query(ctx, `
+		SELECT a.seq, a.project_id, a.id, a.payload_type, a.statement_type, a.predicate_type, a.step,
+			a.signer_key_ids, a.submitter_id, a.created_at, a.log_index,
+			(SELECT array_agg(x.algorithm || ':' || x.digest) FROM attestation_subjects x
+				WHERE x.attestation_seq = a.seq),
+			(SELECT array_agg(x.algorithm || ':' || x.digest) FROM attestation_materials x
+				WHERE x.attestation_seq = a.seq)
+		FROM attestations a
 		WHERE a.project_id = $1 AND a.log_index IS NOT NULL AND a.seq IN (
 			SELECT x.attestation_seq FROM attestation_subjects x
 			JOIN unnest($2::text[], $3::text[]) AS d (algorithm, digest)
@@ -43,12 +47,41 @@ func (s *Store) RelatedAttestations(ctx context.Context, projectID int64, subjec
 			WHERE x.project_id = $1)
 		ORDER BY a.seq DESC LIMIT $6`, projectID, sa, sd, ma, md, limit)
 	if err != nil {
-		return nil, fmt.Errorf("related attestations of project %d: %w", projectID, err)
+		return nil, fmt.Errorf("related attestations of project %d: %w", projectID, classify(ctx, err))
 	}
-	for i := range page {
-		page[i].Envelope = nil
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Attestation, error) {
+		var a store.Attestation
+		var logIndex *int64
+		var subj, mat []string
+		err := row.Scan(&a.Seq, &a.ProjectID, &a.ID, &a.PayloadType, &a.StatementType, &a.PredicateType, &a.Step,
+			&a.SignerKeyIDs, &a.SubmitterID, &a.CreatedAt, &logIndex, &subj, &mat)
+		if err != nil {
+			return store.Attestation{}, err
+		}
+		u := uint64(*logIndex) // not NULL, never negative: the query and the schema check it
+		a.LogIndex = &u
+		a.SignerKeyIDs = emptyNil(a.SignerKeyIDs)
+		a.CreatedAt = a.CreatedAt.UTC()
+		a.Subjects, a.Materials = digestsOnly(subj), digestsOnly(mat)
+		return a, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("related attestations of project %d: %w", projectID, classify(ctx, err))
 	}
-	return page, nil
+	return out, nil
+}
+
+// digestsOnly turns "algorithm:digest" strings into artifacts without names.
+func digestsOnly(refs []string) []store.Artifact {
+	if len(refs) == 0 {
+		return nil
+	}
+	out := make([]store.Artifact, 0, len(refs))
+	for _, r := range refs {
+		alg, dig, _ := strings.Cut(r, ":") // algorithms never contain ':' (attestation.ParseDigest)
+		out = append(out, store.Artifact{Algorithm: alg, Digest: dig})
+	}
+	return out
 }
 
 // GetAttestations returns the project's logged attestations with these ids, sorted by id.

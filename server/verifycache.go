@@ -1,0 +1,156 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/attestd/attestd/attestation"
+	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/verifier"
+)
+
+// Sizes of Verify's caches. An entry of judged is a parsed statement (a few KiB for 100 artifacts), so the
+// largest cache stays in the tens of MiB.
+const (
+	judgedCacheSize   = 20000
+	includedCacheSize = 100000
+	layoutCacheSize   = 256
+	keyCacheSize      = 4096
+	decisionCacheSize = 4096
+	projectCacheSize  = 4096
+)
+
+// verifyCache keeps what Verify computes from immutable inputs, so that a second decision over the same
+// attestations costs database reads and the engine, not parsing, signature checks and proofs:
+//
+//   - judged: what an envelope says and which keys signed it, keyed by the attestation id (the sha256 of the
+//     envelope, checked when it is first read) and the fingerprint of the functionary keys it was checked
+//     against. Signature validity does not change for a given key; the key's validity in time is the
+//     engine's to judge on every decision.
+//   - included: that the leaf of (project, id, log index) was proved against a checkpoint of some size. The
+//     log only grows and each checkpoint is checked consistent with the one before (tlog), so a leaf proved
+//     in a tree of size n is in every later one. Any change of the row's project, id or index is a miss.
+//   - layouts: parsed layouts by the sha256 of their signed bytes.
+//   - keys: parsed public keys by their PEM.
+//   - decisions: whole decisions, by everything they depend on (decisionKey), made while the log was quiet.
+//
+// Every cached value is shared between requests and must not be modified.
+type verifyCache struct {
+	judged    *lru.Cache[judgedKey, judgedEntry]
+	included  *lru.Cache[includedKey, uint64]
+	layouts   *lru.Cache[string, *verifier.Layout]
+	keys      *lru.Cache[string, *attestation.PublicKey]
+	decisions *lru.Cache[decisionKey, decisionEntry]
+	projects  *lru.Cache[int64, store.Project] // projects by id: never renamed nor deleted
+}
+
+// decisionKey is everything a decision depends on but the clock: the artifact, the policy that covers it, the
+// layout (its bytes and its leaf), the project's keys with their validity, the number of leaves and the size
+// of the checkpoint that candidates must be proved against. The leaves stand for the attestations: none can
+// be added without one. A key is only made while every leaf handed out is settled (its row visible), so that
+// no row with an index below the leaf count can still appear. The clock matters only through the layout's
+// expiry, which the caller checks before using a cached decision.
+type decisionKey struct {
+	project                  int64
+	kind, name, digest       string
+	policy, layout, layoutID string
+	layoutIndex              uint64
+	keys                     string
+	leaves, checkpoint       uint64
+}
+
+// decisionEntry is a cached decision and why candidates did not count.
+type decisionEntry struct {
+	d         verifier.Decision
+	notLogged []string
+}
+
+type judgedKey struct{ id, keys string }
+
+// judgedEntry is a candidate as read from its envelope (IntegratedAt left for the row to set), or, if it does
+// not count whatever the decision, the reason why.
+type judgedEntry struct {
+	att    verifier.Attestation
+	reason string
+}
+
+type includedKey struct {
+	project, id string
+	index       uint64
+}
+
+func newVerifyCache() *verifyCache {
+	return &verifyCache{
+		judged:    mustLRU[judgedKey, judgedEntry](judgedCacheSize),
+		included:  mustLRU[includedKey, uint64](includedCacheSize),
+		layouts:   mustLRU[string, *verifier.Layout](layoutCacheSize),
+		keys:      mustLRU[string, *attestation.PublicKey](keyCacheSize),
+		decisions: mustLRU[decisionKey, decisionEntry](decisionCacheSize),
+		projects:  mustLRU[int64, store.Project](projectCacheSize),
+	}
+}
+
+// mustLRU returns a cache of size entries; lru.New fails only for a size below 1, which the constants rule out.
+func mustLRU[K comparable, V any](size int) *lru.Cache[K, V] {
+	c, err := lru.New[K, V](size)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// keySetFingerprint names a set of functionary keys by their ids (each the hash of a public key).
+func keySetFingerprint(pubs []*attestation.PublicKey) string {
+	ids := make([]string, 0, len(pubs))
+	for _, p := range pubs {
+		ids = append(ids, p.ID)
+	}
+	slices.Sort(ids)
+	h := sha256.New()
+	for _, id := range slices.Compact(ids) {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// decisionKey returns the key of the decision about alg:value, and false when the decision may not be kept:
+// no sequencer (another replica writes the log) or leaves not yet settled.
+func (s *Server) decisionKey(proj store.Project, in verifier.Input, alg, value string, pol verifier.Policy,
+	stored store.Layout, keys []store.Key, checkpoint uint64) (decisionKey, bool) {
+	q := s.sequencer()
+	if q == nil || stored.LogIndex == nil {
+		return decisionKey{}, false
+	}
+	leaves, quiet := q.quiet()
+	if !quiet {
+		return decisionKey{}, false
+	}
+	return decisionKey{
+		project: proj.ID, kind: pol.Kind, name: in.Artifact.Name, digest: alg + ":" + value,
+		policy: pol.Name + "\x00" + pol.Match, layout: pol.Layout, layoutID: stored.ID, layoutIndex: *stored.LogIndex,
+		keys: keysFingerprint(keys), leaves: leaves, checkpoint: checkpoint,
+	}, true
+}
+
+// keysFingerprint names the project's keys with everything a decision reads of them.
+func keysFingerprint(keys []store.Key) string {
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s\x00%t\x00%d\x00%s\x00%s\x00", k.KeyID, k.Owner, k.CreatedAt.UnixNano(), optTime(k.ExpiresAt), optTime(k.RevokedAt))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func optTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return strconv.FormatInt(t.UnixNano(), 10)
+}
