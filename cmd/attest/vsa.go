@@ -34,7 +34,7 @@ wrote, without asking attestd: the DSSE signature is by the verifier key
 (the PEM that "attestd verifier-key" prints), the payload is an in-toto
 Statement with predicate type ` + vsaPredicateType + `,
 a subject has exactly --digest (and the name --name, if given), the result is
-PASSED, and timeVerified is not in the future, nor older than --max-age when
+PASSED, and timeVerified is not in the future (5 minutes of clock skew allowed), nor older than --max-age when
 given (a Go duration: 24h, 90m).
 
 Exit codes: 0 the VSA passes; 1 it does not (the reason is printed);
@@ -114,7 +114,11 @@ var (
 
 // checkVSA checks a VSA envelope offline: signed by pub, an in-toto statement with the VSA predicate type, a
 // subject with sha256 digest hexDigest (and name, if not empty), result PASSED, timeVerified not after now and,
-// with maxAge > 0, not before now-maxAge.
+// with maxAge > 0, not before now-maxAge. A timeVerified up to vsaClockSkew ahead of now is taken as the two
+// clocks disagreeing, not as a summary from the future.
+// vsaClockSkew is how far ahead of this machine's clock attestd's may be.
+const vsaClockSkew = 5 * time.Minute
+
 func checkVSA(raw []byte, pub *attestation.PublicKey, hexDigest, name string, maxAge time.Duration, now time.Time) (*vsaSummary, error) {
 	env, err := attestation.ParseEnvelope(raw, vsaLimits)
 	if err != nil {
@@ -170,7 +174,7 @@ func checkVSA(raw []byte, pub *attestation.PublicKey, hexDigest, name string, ma
 		return nil, fmt.Errorf("timeVerified: %w", err)
 	}
 	at := pred.GetTimeVerified().AsTime()
-	if at.After(now) {
+	if at.After(now.Add(vsaClockSkew)) {
 		return nil, fmt.Errorf("timeVerified %s is in the future (now %s)", at.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	if maxAge > 0 && now.Sub(at) > maxAge {

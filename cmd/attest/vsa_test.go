@@ -85,6 +85,7 @@ func TestVerifyVSAOffline(t *testing.T) {
 	good := write("good.json", makeVSA(t, key, "app.deb", digest, "PASSED", now.Add(-time.Hour)))
 	failedVSA := write("failed.json", makeVSA(t, key, "app.deb", digest, "FAILED", now.Add(-time.Hour)))
 	future := write("future.json", makeVSA(t, key, "app.deb", digest, "PASSED", now.Add(time.Hour)))
+	skewed := write("skewed.json", makeVSA(t, key, "app.deb", digest, "PASSED", now.Add(2*time.Minute)))
 
 	// The payload changed after signing: the signature no longer covers it.
 	var env map[string]any
@@ -111,6 +112,7 @@ func TestVerifyVSAOffline(t *testing.T) {
 		{"tampered payload", []string{tampered, "--digest", "sha256:" + sha256Hex("evil"), "--verifier-key", pubFile}, 1, "no signature verifies"},
 		{"too old", []string{good, "--digest", "sha256:" + digest, "--verifier-key", pubFile, "--max-age", "30m"}, 1, "more than --max-age 30m"},
 		{"future", []string{future, "--digest", "sha256:" + digest, "--verifier-key", pubFile}, 1, "in the future"},
+		{"two minutes ahead: clock skew", []string{skewed, "--digest", "sha256:" + digest, "--verifier-key", pubFile}, 0, "PASSED"},
 		{"not a VSA", []string{pubFile, "--digest", "sha256:" + digest, "--verifier-key", pubFile}, 1, "not a DSSE envelope"},
 		{"no digest", []string{good, "--verifier-key", pubFile}, 2, "--digest"},
 		{"sha1 digest", []string{good, "--digest", "sha1:" + digest[:40], "--verifier-key", pubFile}, 2, "--digest"},
