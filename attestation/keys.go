@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 )
 
@@ -50,6 +51,8 @@ type PublicKey struct {
 	// compute it, so that keyids in envelopes made by in-toto tooling match.
 	// Note that both use the scheme "ecdsa-sha2-nistp256" for every ECDSA key,
 	// P-384 included, when computing the id; Scheme below is the true one.
+	// ID is the id attestd registers, stores and reports; IDs lists the
+	// other ids that name the same key.
 	ID      string
 	KeyType string // KeyTypeED25519, KeyTypeECDSA or KeyTypeRSA
 	Scheme  string // SchemeED25519, SchemeECDSAP256, SchemeECDSAP384 or SchemeRSASSAPSSSHA256
@@ -57,6 +60,7 @@ type PublicKey struct {
 
 	key         crypto.PublicKey
 	fingerprint string
+	aliases     []string // ids other than ID that name this key; see IDs
 }
 
 // ParsePublicKey reads exactly one PEM block, either a PKIX "PUBLIC KEY" or an
@@ -167,7 +171,32 @@ func newPublicKey(pub crypto.PublicKey) (*PublicKey, error) {
 	sum := sha256.Sum256(der)
 	k.fingerprint = hex.EncodeToString(sum[:])
 	k.ID = keyID(k.KeyType, idScheme, idPublic)
+	if k.KeyType == KeyTypeECDSA {
+		k.aliases = ecdsaAliases(k.ID, k.PEM, k.Scheme)
+	}
 	return k, nil
+}
+
+// ecdsaAliases returns the key ids, other than the canonical one, under which
+// securesystemslib's python implementation (and so python in-toto) names the
+// ECDSA key whose PKIX PEM (with its final newline, as pem.EncodeToMemory and
+// pyca/cryptography both write it) is pemText and whose true scheme is
+// scheme. Python hashes keyval.public exactly as it holds it, and holds the
+// PEM with its final newline when it made the PEM itself: in-toto-keygen -t
+// ecdsa and generate_ecdsa_key, import_ecdsakey_from_private_pem, and the
+// HSM and GCP signers' import_, which also use the true scheme, so a P-384
+// key gets "ecdsa-sha2-nistp384" there. Its import_ecdsakey_from_public_pem
+// trims the PEM but keeps the scheme it is given, as in-toto-golang's LoadKey
+// does; with "ecdsa-sha2-nistp256" that is the canonical id, with
+// "ecdsa-sha2-nistp384" one more alias of a P-384 key.
+func ecdsaAliases(canonical, pemText, scheme string) []string {
+	trimmed := strings.TrimSpace(pemText)
+	withNewline := trimmed + "\n"
+	ids := []string{keyID(KeyTypeECDSA, SchemeECDSAP256, withNewline)}
+	if scheme == SchemeECDSAP384 {
+		ids = append(ids, keyID(KeyTypeECDSA, SchemeECDSAP384, withNewline), keyID(KeyTypeECDSA, SchemeECDSAP384, trimmed))
+	}
+	return slices.DeleteFunc(slices.Compact(ids), func(id string) bool { return id == canonical })
 }
 
 // keyID computes the securesystemslib key id: sha256 over the canonical JSON
@@ -193,6 +222,29 @@ func (k *PublicKey) Fingerprint() string {
 		return ""
 	}
 	return k.fingerprint
+}
+
+// IDs returns every key id that names k: ID first, then, for an ECDSA key,
+// the ids that securesystemslib's python implementation computes for the
+// same key (over the PEM with its final newline, and for P-384 with the
+// scheme "ecdsa-sha2-nistp384"), which python in-toto writes in layouts and
+// signatures. Every id in IDs names the same key: where a key id written by
+// other tooling is read (verifier.ParseLayout reads a layout's keys so), any
+// of them is accepted, and ID is what attestd stores and reports. The result
+// is a new slice; nil for a nil key.
+func (k *PublicKey) IDs() []string {
+	if k == nil {
+		return nil
+	}
+	return append([]string{k.ID}, k.aliases...)
+}
+
+// HasID reports whether id is one of k.IDs(). The empty id names no key.
+func (k *PublicKey) HasID(id string) bool {
+	if k == nil || id == "" {
+		return false
+	}
+	return id == k.ID || slices.Contains(k.aliases, id)
 }
 
 // String returns the key id and scheme, for logs.

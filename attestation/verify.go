@@ -13,7 +13,8 @@ import (
 // IDs of the keys that made at least one valid signature.
 //
 // The keyid of a signature is only a hint, never a proof: a signature whose
-// keyid is the ID of one of keys is checked against that key only; any other
+// keyid is one of the IDs of one of keys (see PublicKey.IDs: python in-toto
+// names ECDSA keys by other ids) is checked against that key only; any other
 // signature is checked against every key. Keys are counted by Fingerprint,
 // so one key registered twice, or one signature repeated, counts once; a
 // signature by a key not in keys is ignored. Nil keys and keys not made by
@@ -50,7 +51,7 @@ func VerifySignatures(env *Envelope, keys []*PublicKey) ([]string, error) {
 	for i, sig := range env.Signatures {
 		var named []*PublicKey
 		for _, k := range distinct {
-			if sig.KeyID != "" && k.ID == sig.KeyID {
+			if k.HasID(sig.KeyID) {
 				named = append(named, k)
 			}
 		}

@@ -27,7 +27,7 @@
 //
 // It is strict where in-toto-golang is lenient: unknown members, duplicate
 // keys, inspections, thresholds below 1, duplicate step names, step keys not
-// in "keys", key ids that are not the id of their key, malformed rules and
+// in "keys", key ids that are not an id of their key (attestation.PublicKey.IDs), malformed rules and
 // rules naming an unknown step are all refused with an
 // *attestation.InputError naming the field. VerifyLayoutSignatures checks
 // the owner signatures of the DSSE envelope or metablock around it first.

@@ -17,8 +17,11 @@ import (
 type Layout struct {
 	Expires time.Time
 	Readme  string
-	// Keys are the functionary keys, by in-toto key id (each id checked to be
-	// the id of its key).
+	// Keys are the functionary keys, by their canonical key id
+	// (attestation.PublicKey.ID), whichever of the key's ids the layout names
+	// it by (python in-toto names ECDSA keys by an alias; see
+	// attestation.PublicKey.IDs). Steps' PubKeys are canonical ids too, so
+	// that they compare equal to the ids of signers and of project keys.
 	Keys  map[string]*attestation.PublicKey
 	Steps []Step
 }
@@ -27,7 +30,7 @@ type Layout struct {
 type Step struct {
 	Name            string
 	Threshold       int
-	PubKeys         []string // key ids, each in Layout.Keys, no duplicates
+	PubKeys         []string // canonical key ids, each in Layout.Keys, no duplicates
 	ExpectedCommand []string // informational: commands are not checked
 	Materials       []*Rule  // expected_materials
 	Products        []*Rule  // expected_products
@@ -42,8 +45,11 @@ type Step struct {
 // payload of its DSSE envelope, or the canonical JSON of a metablock's
 // "signed"; see VerifyLayoutSignatures). Anything ParseLayout does not
 // understand is refused rather than ignored: see the package documentation
-// for the list. Errors are *attestation.InputError with a Field such as
-// "steps[2].threshold", or *attestation.LimitError.
+// for the list. A key may be listed under any of its ids (python in-toto
+// names ECDSA keys by an id of their own; see attestation.PublicKey.IDs), but
+// only once, and with keyval.private absent or "" (as securesystemslib
+// writes public keys). Errors are *attestation.InputError with a Field such
+// as "steps[2].threshold", or *attestation.LimitError.
 func ParseLayout(signedJSON []byte) (*Layout, error) {
 	root, err := parseStrictJSON(signedJSON)
 	if err != nil {
@@ -79,16 +85,19 @@ func ParseLayout(signedJSON []byte) (*Layout, error) {
 			return nil, inputErr("inspect", "the layout has %d inspection(s); attestd never runs commands, so layouts with inspections are refused", len(insp.vals))
 		}
 	}
-	if l.Keys, err = parseKeys(root.get("keys")); err != nil {
+	ids, err := parseKeys(l, root.get("keys"))
+	if err != nil {
 		return nil, err
 	}
-	if err := parseSteps(l, root.get("steps")); err != nil {
+	if err := parseSteps(l, ids, root.get("steps")); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-func parseSteps(l *Layout, steps *node) error {
+// parseSteps reads "steps"; ids maps the key ids of the layout's "keys" to
+// the keys' canonical ids.
+func parseSteps(l *Layout, ids map[string]string, steps *node) error {
 	if steps == nil || steps.kind != 'a' {
 		return inputErr("steps", "is missing or not an array")
 	}
@@ -101,7 +110,7 @@ func parseSteps(l *Layout, steps *node) error {
 	index := map[string]int{}
 	for i, n := range steps.vals {
 		f := fmt.Sprintf("steps[%d]", i)
-		s, err := parseStep(l, n, f)
+		s, err := parseStep(ids, n, f)
 		if err != nil {
 			return err
 		}
@@ -123,7 +132,7 @@ func parseSteps(l *Layout, steps *node) error {
 	return nil
 }
 
-func parseStep(l *Layout, n *node, f string) (Step, error) {
+func parseStep(ids map[string]string, n *node, f string) (Step, error) {
 	var s Step
 	if n.kind != 'o' {
 		return s, inputErr(f, "is %s, not an object", n.typeName())
@@ -149,18 +158,23 @@ func parseStep(l *Layout, n *node, f string) (Step, error) {
 	if s.Threshold, err = threshold(n.get("threshold"), f+".threshold"); err != nil {
 		return s, err
 	}
-	if s.PubKeys, err = strList(n.get("pubkeys"), f+".pubkeys", MaxKeys); err != nil {
+	pubkeys, err := strList(n.get("pubkeys"), f+".pubkeys", MaxKeys)
+	if err != nil {
 		return s, err
 	}
+	// A step names a key by the id under which "keys" lists it, as in-toto
+	// requires; the Step keeps the key's canonical id.
 	seen := map[string]bool{}
-	for j, id := range s.PubKeys {
-		if _, ok := l.Keys[id]; !ok {
+	for j, id := range pubkeys {
+		canonical, ok := ids[id]
+		if !ok {
 			return s, inputErr(fmt.Sprintf("%s.pubkeys[%d]", f, j), "key %s is not in the layout's keys", quote(id))
 		}
-		if seen[id] {
+		if seen[canonical] {
 			return s, inputErr(fmt.Sprintf("%s.pubkeys[%d]", f, j), "key %s is listed twice", quote(id))
 		}
-		seen[id] = true
+		seen[canonical] = true
+		s.PubKeys = append(s.PubKeys, canonical)
 	}
 	if s.Threshold > len(s.PubKeys) {
 		return s, inputErr(f+".threshold", "threshold %d can never be met by %d key(s)", s.Threshold, len(s.PubKeys))
@@ -222,11 +236,15 @@ func parseRules(n *node, f string) ([]*Rule, error) {
 	return rules, nil
 }
 
-// parseKeys reads "keys" and checks every key id against its key.
-func parseKeys(n *node) (map[string]*attestation.PublicKey, error) {
-	keys := map[string]*attestation.PublicKey{}
+// parseKeys reads "keys" into l.Keys, checking that every key is listed
+// under its own keyid, that the keyid is one of the key's ids (see
+// attestation.PublicKey.IDs) and that no key is listed twice. It returns the
+// map from the layout's key ids to the keys' canonical ids, for the steps.
+func parseKeys(l *Layout, n *node) (map[string]string, error) {
+	l.Keys = map[string]*attestation.PublicKey{}
+	ids := map[string]string{}
 	if n == nil || n.kind == 'z' {
-		return keys, nil
+		return ids, nil
 	}
 	if n.kind != 'o' {
 		return nil, inputErr("keys", "is %s, not an object", n.typeName())
@@ -234,74 +252,92 @@ func parseKeys(n *node) (map[string]*attestation.PublicKey, error) {
 	if err := checkLimit(LimitKeys, "keys", len(n.keys), MaxKeys); err != nil {
 		return nil, err
 	}
+	listedAs := map[string]string{} // canonical id -> the layout's id for it
 	for i, id := range n.keys {
 		f := fmt.Sprintf("keys[%s]", quote(id))
-		k, err := parseKey(n.vals[i], f)
+		k, keyid, err := parseKey(n.vals[i], f)
 		if err != nil {
 			return nil, err
 		}
-		if k.ID != id {
-			return nil, inputErr(f, "the key's id is %s, not %s", k.ID, quote(id))
+		if keyid != id {
+			return nil, inputErr(f+".keyid", "is %s, but the key is listed under %s", quote(keyid), quote(id))
 		}
-		keys[id] = k
+		// Two ids of one key would make one key count for two in-toto
+		// functionaries; python in-toto and in-toto-golang would not see
+		// that they are the same key.
+		if prev, dup := listedAs[k.ID]; dup {
+			return nil, inputErr(f, "is the same key as keys[%s]; list each key once", quote(prev))
+		}
+		listedAs[k.ID] = id
+		l.Keys[k.ID] = k
+		ids[id] = k.ID
 	}
-	return keys, nil
+	return ids, nil
 }
 
-func parseKey(n *node, f string) (*attestation.PublicKey, error) {
+// parseKey reads one key of "keys" and returns it with its keyid as written,
+// which it has checked to be one of the key's ids.
+func parseKey(n *node, f string) (*attestation.PublicKey, string, error) {
 	if n.kind != 'o' {
-		return nil, inputErr(f, "is %s, not an object", n.typeName())
+		return nil, "", inputErr(f, "is %s, not an object", n.typeName())
 	}
 	if err := onlyMembers(n, f+".", "keyid", "keytype", "scheme", "keyval", "keyid_hash_algorithms"); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	id, err := str(n, f+".", "keyid", true)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	typ, err := str(n, f+".", "keytype", true)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	scheme, err := str(n, f+".", "scheme", true)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if _, err := strList(n.get("keyid_hash_algorithms"), f+".keyid_hash_algorithms", 8); err != nil && n.get("keyid_hash_algorithms") != nil {
-		return nil, err
+		return nil, "", err
 	}
 	val := n.get("keyval")
 	if val == nil || val.kind != 'o' {
-		return nil, inputErr(f+".keyval", "is missing or not an object")
+		return nil, "", inputErr(f+".keyval", "is missing or not an object")
 	}
-	if val.get("private") != nil {
-		return nil, inputErr(f+".keyval.private", "a layout must not contain a private key")
+	// securesystemslib (python in-toto's Layout.add_functionary_key_from_path)
+	// writes public keys with "private": ""; in-toto-golang accepts that too.
+	if priv := val.get("private"); priv != nil {
+		if priv.kind != 's' {
+			return nil, "", inputErr(f+".keyval.private", "is %s, not a string", priv.typeName())
+		}
+		if priv.str != "" {
+			return nil, "", inputErr(f+".keyval.private", "a layout must not contain a private key")
+		}
 	}
-	if err := onlyMembers(val, f+".keyval.", "public"); err != nil {
-		return nil, err
+	if err := onlyMembers(val, f+".keyval.", "public", "private"); err != nil {
+		return nil, "", err
 	}
 	pub, err := str(val, f+".keyval.", "public", true)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	k, err := publicKey(typ, pub)
 	if err != nil {
 		if ie, ok := err.(*attestation.InputError); ok {
-			return nil, inputErr(f+".keyval.public", "%s", ie.Reason)
+			return nil, "", inputErr(f+".keyval.public", "%s", ie.Reason)
 		}
-		return nil, err
+		return nil, "", err
 	}
-	if k.ID != id {
-		return nil, inputErr(f+".keyid", "is %s, but the key's id is %s", quote(id), k.ID)
+	if !k.HasID(id) {
+		return nil, "", inputErr(f+".keyid", "is %s, but the key's id is %s", quote(id), k.ID)
 	}
 	if k.KeyType != typ {
-		return nil, inputErr(f+".keytype", "is %s, but the key is %s", quote(typ), k.KeyType)
+		return nil, "", inputErr(f+".keytype", "is %s, but the key is %s", quote(typ), k.KeyType)
 	}
 	okScheme := scheme == k.Scheme || (typ == attestation.KeyTypeECDSA && strings.HasPrefix(scheme, "ecdsa-sha2-nistp"))
 	if !okScheme {
-		return nil, inputErr(f+".scheme", "is %s, but the key uses %s", quote(scheme), k.Scheme)
+		return nil, "", inputErr(f+".scheme", "is %s, but the key uses %s", quote(scheme), k.Scheme)
 	}
-	return k, nil
+	return k, id, nil
 }
 
 // publicKey reads keyval.public: PEM, or for ed25519 the hex of the 32-byte

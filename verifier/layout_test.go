@@ -10,7 +10,9 @@ import (
 	"github.com/attestd/attestd/attestation"
 )
 
-func TestParseLayoutRefuses(t *testing.T) {
+// TestParseLayout: edits of a good layout that ParseLayout refuses, naming
+// the field, or (field "") accepts.
+func TestParseLayout(t *testing.T) {
 	k := newKeyring(t)
 	l, _ := demo(k, t0)
 	good, _ := json.Marshal(l)
@@ -25,7 +27,7 @@ func TestParseLayoutRefuses(t *testing.T) {
 	cases := []struct {
 		name  string
 		in    []byte
-		field string
+		field string // "": the layout parses
 	}{
 		{"unknown member", edit(func(m map[string]any) { m["extra"] = 1 }), "extra"},
 		{"inspections", edit(func(m map[string]any) {
@@ -50,6 +52,23 @@ func TestParseLayoutRefuses(t *testing.T) {
 			keys := m["keys"].(map[string]any)
 			keys[k.bob.id()].(map[string]any)["keyval"].(map[string]any)["private"] = "00"
 		}), "keyval.private"},
+		{"private key of one space", edit(func(m map[string]any) {
+			keys := m["keys"].(map[string]any)
+			keys[k.bob.id()].(map[string]any)["keyval"].(map[string]any)["private"] = " "
+		}), "keyval.private"},
+		{"private null", edit(func(m map[string]any) {
+			keys := m["keys"].(map[string]any)
+			keys[k.bob.id()].(map[string]any)["keyval"].(map[string]any)["private"] = nil
+		}), "keyval.private"},
+		// securesystemslib writes public keys so (python's Layout.add_functionary_key_from_path).
+		{"empty private", edit(func(m map[string]any) {
+			keys := m["keys"].(map[string]any)
+			keys[k.bob.id()].(map[string]any)["keyval"].(map[string]any)["private"] = ""
+		}), ""},
+		{"unknown keyval member", edit(func(m map[string]any) {
+			keys := m["keys"].(map[string]any)
+			keys[k.bob.id()].(map[string]any)["keyval"].(map[string]any)["certificate"] = ""
+		}), "keyval.certificate"},
 		{"no expires", edit(func(m map[string]any) { delete(m, "expires") }), "expires"},
 		{"bad expires", edit(func(m map[string]any) { m["expires"] = "tomorrow" }), "expires"},
 		{"cert constraints", edit(func(m map[string]any) { stepAt(m, 0)["cert_constraints"] = []any{} }), "steps[0].cert_constraints"},
@@ -58,7 +77,13 @@ func TestParseLayoutRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ParseLayout(c.in)
+			l, err := ParseLayout(c.in)
+			if c.field == "" {
+				if err != nil || len(l.Keys) != 3 {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
 			var ie *attestation.InputError
 			if !errors.As(err, &ie) {
 				t.Fatalf("got %v, want an InputError", err)

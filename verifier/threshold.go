@@ -38,6 +38,17 @@ func (g *group) hasProduct(digest map[string]string) bool {
 // all applied.
 type window []Key
 
+// windowOf returns the validity of k: the entries of keys under any of k's
+// ids (attestation.PublicKey.IDs), all applied, so that a key the caller
+// lists under another of its ids is still the same key.
+func windowOf(keys map[string]window, k *attestation.PublicKey) window {
+	var w window
+	for _, id := range k.IDs() {
+		w = append(w, keys[id]...)
+	}
+	return w
+}
+
 func keyWindows(keys []Key) map[string]window {
 	w := map[string]window{}
 	for _, k := range keys {
@@ -75,9 +86,16 @@ func stepGroups(l *Layout, s *Step, atts []*Attestation, keys map[string]window)
 	if len(atts) == 0 {
 		return nil, []string{fmt.Sprintf("step %s has no attestation", quote(s.Name))}
 	}
-	authorized := map[string]bool{}
+	// Every id of every key of the step, to its key: a signer counts by
+	// whichever of its key's ids the caller gives (ParseLayout makes PubKeys
+	// canonical ids, and attestation.VerifySignatures returns those).
+	authorized := map[string]*attestation.PublicKey{}
 	for _, id := range s.PubKeys {
-		authorized[id] = true
+		if k := l.Keys[id]; k != nil {
+			for _, alias := range k.IDs() {
+				authorized[alias] = k
+			}
+		}
 	}
 	var notes []string
 	type counted struct {
@@ -104,14 +122,15 @@ func stepGroups(l *Layout, s *Step, atts []*Attestation, keys map[string]window)
 		}
 		prints := map[string]bool{}
 		for _, id := range a.Signers {
-			if !authorized[id] || l.Keys[id] == nil {
+			k := authorized[id]
+			if k == nil {
 				continue
 			}
-			if p := keys[id].problem(id, a.IntegratedAt); p != "" {
+			if p := windowOf(keys, k).problem(k.ID, a.IntegratedAt); p != "" {
 				note("%s", p)
 				continue
 			}
-			prints[l.Keys[id].Fingerprint()] = true
+			prints[k.Fingerprint()] = true
 		}
 		if len(prints) == 0 {
 			note("not signed by a valid key of the step; it does not count")

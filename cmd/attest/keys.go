@@ -82,7 +82,9 @@ func keyAddCommand() *command {
 		name: "key add", args: "[--project P] --pub FILE [--owner] [--expires RFC3339] [--description D]",
 		summary: "register a functionary's or a layout owner's public key",
 		help: `Registers a public key (PKIX PEM: Ed25519, ECDSA P-256/P-384, or RSA of 2048
-bits or more) whose signatures the project accepts. Prints the key id.
+bits or more) whose signatures the project accepts. Prints the key id. A
+securesystemslib JSON public key, as python in-toto's in-toto-keygen writes
+for ed25519 and ecdsa keys, is converted to PEM first.
 Signatures by the key are refused from --expires on.
 
 A functionary key signs attestations. With --owner the key is a layout-owner
@@ -96,7 +98,7 @@ signatures on attestations do not count.`,
 func cmdKeyAdd(e *env, args []string) error {
 	fs := e.newFlagSet()
 	project := projectFlag(fs)
-	pubFile := fs.String("pub", "", "the public key `FILE` (PEM)")
+	pubFile := fs.String("pub", "", "the public key `FILE` (PEM, or securesystemslib JSON)")
 	expires := fs.String("expires", "", "refuse signatures by this key from `TIME` (RFC 3339) on")
 	description := fs.String("description", "", "a `DESCRIPTION` for people")
 	owner := fs.Bool("owner", false, "register a layout-owner key (signs layouts, not attestations)")
@@ -114,9 +116,13 @@ func cmdKeyAdd(e *env, args []string) error {
 		}
 		req.ExpireTime = timestamppb.New(t)
 	}
-	pemBytes, err := readFile(*pubFile, maxKeyFile)
+	raw, err := readFile(*pubFile, maxKeyFile)
 	if err != nil {
 		return failed("key add: %v", err)
+	}
+	pemBytes, sslibID, err := publicKeyPEM(raw)
+	if err != nil {
+		return failed("key add: %s: %v", *pubFile, err)
 	}
 	local, err := attestation.ParsePublicKey(pemBytes)
 	if err != nil {
@@ -133,6 +139,10 @@ func cmdKeyAdd(e *env, args []string) error {
 	}
 	if id := resp.GetKey().GetKeyId(); id != local.ID {
 		fmt.Fprintf(e.stderr, "attest: warning: the server registered key id %s, but in-toto computes %s for this key\n", id, local.ID)
+	}
+	if id := resp.GetKey().GetKeyId(); sslibID != "" && id != sslibID {
+		fmt.Fprintf(e.stderr, "attest: note: attestd registered key id %s for %s; python in-toto's id for it, %s, "+
+			"is accepted as another name of the same key in layouts and signatures\n", id, *pubFile, sslibID)
 	}
 	return e.printResult(resp, func() error { return e.printf("%s\n", resp.GetKey().GetKeyId()) })
 }

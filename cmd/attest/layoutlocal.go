@@ -66,11 +66,16 @@ func toIntotoKey(k *attestation.PublicKey) (intotoKey, error) {
 	return out, nil
 }
 
-// loadPublicKey reads a public key file (PKIX PEM or a certificate).
+// loadPublicKey reads a public key file (PKIX PEM, a certificate, or a
+// securesystemslib JSON public key).
 func loadPublicKey(path string) (*attestation.PublicKey, error) {
-	b, err := readFile(path, maxKeyFile)
+	raw, err := readFile(path, maxKeyFile)
 	if err != nil {
 		return nil, err
+	}
+	b, _, err := publicKeyPEM(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	k, err := attestation.ParsePublicKey(b)
 	if err != nil {
@@ -83,8 +88,9 @@ func keyShowCommand() *command {
 	return &command{
 		name: "key show", args: "--pub FILE [--format intoto|pem]",
 		summary: "print a public key as in-toto writes it in a layout",
-		help: `Prints the public key in FILE (PKIX PEM, or a certificate whose key is taken)
-without contacting attestd. With --format intoto (the default), prints the JSON
+		help: `Prints the public key in FILE (PKIX PEM, a certificate whose key is taken, or
+a securesystemslib JSON public key as python in-toto writes them) without
+contacting attestd. With --format intoto (the default), prints the JSON
 object in-toto puts in a layout's "keys": keyid, keyid_hash_algorithms,
 keytype, keyval.public and scheme, exactly as in-toto-golang writes them (an
 ECDSA key has the scheme ecdsa-sha2-nistp256 whatever its curve, as in-toto's
@@ -96,7 +102,7 @@ key ids assume). With --format pem, prints the key re-encoded as PKIX PEM.`,
 
 func cmdKeyShow(e *env, args []string) error {
 	fs := e.newFlagSet()
-	pubFile := fs.String("pub", "", "the public key `FILE` (PEM)")
+	pubFile := fs.String("pub", "", "the public key `FILE` (PEM, or securesystemslib JSON)")
 	format := fs.String("format", "intoto", "output `FORMAT`: intoto or pem")
 	if _, err := e.parseArgs(fs, args); err != nil {
 		return err
