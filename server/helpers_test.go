@@ -99,6 +99,17 @@ func newEnv(t testing.TB, limits attestation.Limits) *env {
 	return &env{t: t, conn: conn, store: st, clock: clk, admin: secret, log: lg, srv: srv, dbURL: url, vsa: vsa}
 }
 
+// restart replaces the env's server with a new one over the same database and log, reconciled, as a restart
+// of attestd would (the old one stops serving when the test ends).
+func (e *env) restart(t testing.TB) {
+	t.Helper()
+	srv := server.New(server.Config{Store: e.store, Log: e.log, Now: e.clock.Now, VSASigner: e.vsa})
+	if _, err := srv.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.srv, e.conn = srv, serve(t, srv)
+}
+
 // serve runs srv on a loopback port until the test ends and returns a client connection to it.
 func serve(t testing.TB, srv *server.Server) *grpc.ClientConn {
 	t.Helper()

@@ -54,6 +54,11 @@ func (s *Server) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	}
 	rep.LogSize = size
 	if size > 0 {
+		if err := s.raiseClockToLeaf(ctx, size-1); err != nil {
+			return rep, fmt.Errorf("reconcile: %w", err)
+		}
+	}
+	if size > 0 {
 		if _, _, err := s.log.AwaitIntegration(ctx, size-1); err != nil {
 			return rep, fmt.Errorf("reconcile: wait for a checkpoint of size %d: %w", size, err)
 		}
@@ -122,6 +127,34 @@ func (s *Server) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	s.seq = newSequencer(s.log, size, claimable)
 	s.seqMu.Unlock()
 	return rep, nil
+}
+
+// raiseClockToLeaf makes attestd's clock no earlier than the integration time of the newest row at or below
+// leaf index (an orphan has none: the rows before it are looked at, at most store.MaxPageSize leaves back).
+func (s *Server) raiseClockToLeaf(ctx context.Context, index uint64) error {
+	from := uint64(0)
+	if index >= store.MaxPageSize {
+		from = index - store.MaxPageSize + 1
+	}
+	var newest time.Time
+	rows := store.NewLeafRows(s.store)
+	if err := rows.Rest(ctx, from, func(r store.LeafRow) {
+		var t time.Time
+		if r.Layout != nil {
+			t = r.Layout.CreatedAt
+		} else {
+			t = r.Attestation.CreatedAt
+		}
+		if t.After(newest) {
+			newest = t
+		}
+	}); err != nil {
+		return err
+	}
+	if !newest.IsZero() {
+		s.clock.raise(newest)
+	}
+	return nil
 }
 
 // KeepWatermark stores the sequencer's watermark every interval until ctx ends, and once more at the end, so

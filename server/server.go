@@ -41,7 +41,8 @@ type Server struct {
 	seq     *sequencer // set by Reconcile
 	limits  attestation.Limits
 	logger  *slog.Logger
-	now     func() time.Time
+	now     func() time.Time // clock.now
+	clock   *monotonicClock
 	metrics *metrics
 	vsa     VSASigner
 	cache   *verifyCache
@@ -61,13 +62,14 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	clk := newMonotonicClock(cfg.Now, cfg.Logger)
 	return &Server{
 		store:  cfg.Store,
 		log:    cfg.Log,
 		limits: cfg.Limits,
 		logger: cfg.Logger,
-		// Microseconds: what the database keeps, so that an answer and a later read agree.
-		now:     func() time.Time { return cfg.Now().UTC().Truncate(time.Microsecond) },
+		clock:   clk,
+		now:     clk.now,
 		metrics: newMetrics(cfg.Registry),
 		vsa:     cfg.VSASigner,
 		cache:   newVerifyCache(),
