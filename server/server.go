@@ -64,10 +64,10 @@ func New(cfg Config) *Server {
 	}
 	clk := newMonotonicClock(cfg.Now, cfg.Logger)
 	return &Server{
-		store:  cfg.Store,
-		log:    cfg.Log,
-		limits: cfg.Limits,
-		logger: cfg.Logger,
+		store:   cfg.Store,
+		log:     cfg.Log,
+		limits:  cfg.Limits,
+		logger:  cfg.Logger,
 		clock:   clk,
 		now:     clk.now,
 		metrics: newMetrics(cfg.Registry),

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -75,8 +76,10 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer) (*fla
 	}
 	str(&c.GRPCListen, "grpc-listen", "127.0.0.1:7700", "gRPC listen address")
 	str(&c.HTTPListen, "http-listen", "127.0.0.1:7701", "HTTP listen address for /healthz and /metrics")
-	str(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@host:5432/attestd (env ATTESTD_DATABASE_URL)")
-	str(&c.DataDir, "data-dir", "./attestd-data", "directory for attestd's own files: admin token, log key, log")
+	str(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@host:5432/attestd, or sqlite:PATH "+
+		"for an SQLite file; empty: the embedded SQLite database <data-dir>/"+sqliteFile+" (env ATTESTD_DATABASE_URL)")
+	str(&c.DataDir, "data-dir", "./attestd-data", "directory for attestd's own files: admin token, log key, log, "+
+		"and the embedded database")
 	str(&c.TLSCert, "tls-cert", "", "PEM certificate: serve gRPC over TLS (with --tls-key)")
 	str(&c.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -142,5 +145,57 @@ func finishConfig(c *Config, fs *flag.FlagSet, envErrs []error) error {
 	if c.LogDir == "" {
 		c.LogDir = filepath.Join(c.DataDir, "log")
 	}
+	if _, err := c.database(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// sqliteFile is the name of the embedded database in the data directory.
+const sqliteFile = "attestd.db"
+
+// Database backends.
+const (
+	backendPostgres = "postgres"
+	backendSQLite   = "sqlite"
+)
+
+// database is where attestd keeps its data: a PostgreSQL database, or an SQLite file.
+type database struct {
+	Backend string // backendPostgres or backendSQLite
+	URL     string // the PostgreSQL URL or connection string
+	Path    string // the SQLite file
+}
+
+// database reads --database-url: empty is the embedded SQLite database in the data directory, sqlite:PATH an
+// SQLite file elsewhere, anything else a PostgreSQL URL (or key=value connection string).
+func (c *Config) database() (database, error) {
+	switch {
+	case c.DatabaseURL == "":
+		return database{Backend: backendSQLite, Path: filepath.Join(c.DataDir, sqliteFile)}, nil
+	case strings.HasPrefix(c.DatabaseURL, "sqlite:"):
+		path := strings.TrimPrefix(c.DatabaseURL, "sqlite:")
+		if path == "" {
+			return database{}, errors.New("--database-url sqlite:PATH needs the path of the database file")
+		}
+		return database{Backend: backendSQLite, Path: path}, nil
+	}
+	return database{Backend: backendPostgres, URL: c.DatabaseURL}, nil
+}
+
+// Where says where the database is, for logs and messages: the file, or the URL without its password and
+// parameters (which may hold one).
+func (d database) Where() string {
+	if d.Backend == backendSQLite {
+		return d.Path
+	}
+	u, err := url.Parse(d.URL)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return "(connection string)" // key=value strings may hold a password anywhere
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
 }

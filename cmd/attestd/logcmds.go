@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/attestd/attestd/internal/audit"
-	"github.com/attestd/attestd/internal/store/postgres"
 	"github.com/attestd/attestd/internal/tlog"
 )
 
@@ -55,10 +54,6 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "attestd audit:", err)
 		return 2
 	}
-	if cfg.DatabaseURL == "" {
-		fmt.Fprintln(stderr, "attestd audit: --database-url (or ATTESTD_DATABASE_URL) is required")
-		return 2
-	}
 	if *stateFile == "" {
 		*stateFile = filepath.Join(cfg.DataDir, "audit.checkpoint")
 	}
@@ -67,7 +62,12 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "attestd audit: the log's public key:", err)
 		return 2
 	}
-	st, err := postgres.Open(ctx, cfg.DatabaseURL)
+	db, err := cfg.database()
+	if err != nil {
+		fmt.Fprintln(stderr, "attestd audit:", err)
+		return 2
+	}
+	st, err := openStore(ctx, db)
 	if err != nil {
 		fmt.Fprintln(stderr, "attestd audit:", err)
 		return 2

@@ -19,6 +19,7 @@ import (
 
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/postgres"
+	"github.com/attestd/attestd/internal/store/sqlite"
 	"github.com/attestd/attestd/internal/tlog"
 	"github.com/attestd/attestd/server"
 )
@@ -35,10 +36,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		fmt.Fprintln(stderr, "attestd serve:", err)
-		return 2
-	}
-	if cfg.DatabaseURL == "" {
-		fmt.Fprintln(stderr, "attestd serve: --database-url (or ATTESTD_DATABASE_URL) is required: the embedded SQLite default is not built yet")
 		return 2
 	}
 	if err := checkBootstrapToken(getenv("ATTESTD_BOOTSTRAP_TOKEN")); err != nil {
@@ -61,22 +58,48 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stderr, "attestd migrate:", err)
 		return 2
 	}
-	if cfg.DatabaseURL == "" {
-		fmt.Fprintln(stderr, "attestd migrate: --database-url (or ATTESTD_DATABASE_URL) is required")
-		return 2
+	db, err := cfg.database()
+	if err == nil {
+		err = migrateDatabase(ctx, db)
 	}
-	if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
+	if err != nil {
 		fmt.Fprintln(stderr, "attestd migrate:", err)
 		return 1
 	}
-	fmt.Fprintln(stdout, "migrations applied")
+	fmt.Fprintf(stdout, "migrations applied (%s database %s)\n", db.Backend, db.Where())
 	return 0
+}
+
+// migrateDatabase brings the schema of db up to date. An SQLite file is created if missing, in a directory
+// created with mode 0700 if missing (the database holds token hashes and every envelope).
+func migrateDatabase(ctx context.Context, db database) error {
+	if db.Backend == backendSQLite {
+		if err := os.MkdirAll(filepath.Dir(db.Path), 0o700); err != nil {
+			return fmt.Errorf("database directory: %w", err)
+		}
+		return sqlite.Migrate(ctx, db.Path)
+	}
+	return postgres.Migrate(ctx, db.URL)
+}
+
+// openStore opens the store of db; serve, migrate and audit share it. It does not migrate, and an SQLite
+// file must exist already (serve and migrate create it), so that a wrong path is an error rather than an
+// empty database.
+func openStore(ctx context.Context, db database) (store.Store, error) {
+	if db.Backend == backendSQLite {
+		if _, err := os.Stat(db.Path); err != nil {
+			return nil, fmt.Errorf("sqlite database: %w (attestd serve or attestd migrate creates it)", err)
+		}
+		return sqlite.Open(ctx, db.Path)
+	}
+	return postgres.Open(ctx, db.URL)
 }
 
 // serve runs attestd until ctx ends (SIGTERM or SIGINT), then drains in-flight requests.
 func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger *slog.Logger) error {
-	if cfg.DatabaseURL == "" {
-		return errors.New("--database-url (or ATTESTD_DATABASE_URL) is required: the embedded SQLite default is not built yet")
+	db, err := cfg.database()
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -89,10 +112,11 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
+	logger.Info("database", "backend", db.Backend, "where", db.Where())
+	if err := migrateDatabase(ctx, db); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	st, err := postgres.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, db)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}

@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if rep.Leaves != cp.Size {
 		rep.add("tree-root", nil, "", "", "the log has %d readable leaves, its checkpoint says %d", rep.Leaves, cp.Size)
-	} else if root, err := tree.GetRootHash(nil); err != nil {
+	} else if root, err := treeRoot(tree); err != nil {
 		return rep, err
 	} else if !bytes.Equal(root, cp.Hash) {
 		rep.add("tree-root", nil, "", "", "the leaves on disk hash to %x, the checkpoint says %x", root, cp.Hash)
@@ -210,6 +210,15 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// treeRoot is the RFC 6962 root of the leaves in tree; the empty tree's is SHA-256 of nothing, which compact
+// ranges leave out.
+func treeRoot(tree *compact.Range) ([]byte, error) {
+	if tree.End() == 0 {
+		return rfc6962.DefaultHasher.EmptyRoot(), nil
+	}
+	return tree.GetRootHash(nil)
 }
 
 func hasKind(fs []Finding, kinds ...string) bool {

@@ -305,7 +305,8 @@ type Store interface {
 	// never set). SetLogWatermark never lowers it.
 	LogWatermark(ctx context.Context) (uint64, error)
 	SetLogWatermark(ctx context.Context, size uint64) error
-	// AddOrphanLeaves records orphan leaves; recording one again changes nothing.
+	// AddOrphanLeaves records orphan leaves; recording one again changes nothing, and a leaf whose index has a
+	// row (an attestation's or a layout's) is not recorded. ListOrphanLeaves leaves out those that have one since.
 	AddOrphanLeaves(ctx context.Context, leaves []OrphanLeaf) error
 	// ListOrphanLeaves returns the orphan leaves not yet claimed, ascending by LogIndex.
 	ListOrphanLeaves(ctx context.Context) ([]OrphanLeaf, error)

@@ -85,7 +85,7 @@ func (s *Store) SetLogWatermark(ctx context.Context, size uint64) error {
 }
 
 // AddOrphanLeaves records leaves in one statement. A leaf recorded already keeps its first record, and a leaf
-// whose index has a row is not an orphan: it is not recorded. A zero FoundAt is now.
+// whose index has a row (an attestation's or a layout's) is not an orphan: it is not recorded. A zero FoundAt is now.
 func (s *Store) AddOrphanLeaves(ctx context.Context, leaves []store.OrphanLeaf) error {
 	if len(leaves) == 0 {
 		return nil
@@ -108,6 +108,7 @@ func (s *Store) AddOrphanLeaves(ctx context.Context, leaves []store.OrphanLeaf) 
 		SELECT u.log_index, u.entry, COALESCE(u.found_at, now())
 		FROM unnest($1::bigint[], $2::bytea[], $3::timestamptz[]) AS u (log_index, entry, found_at)
 		WHERE NOT EXISTS (SELECT 1 FROM attestations a WHERE a.log_index = u.log_index)
+			AND NOT EXISTS (SELECT 1 FROM layouts l WHERE l.log_index = u.log_index)
 		ON CONFLICT (log_index) DO NOTHING`, indices, entries, foundAt)
 	if err != nil {
 		return fmt.Errorf("add %d orphan leaves: %w", len(leaves), classify(ctx, err))
@@ -120,6 +121,7 @@ func (s *Store) ListOrphanLeaves(ctx context.Context) ([]store.OrphanLeaf, error
 	rows, err := s.pool.Query(ctx, `
 		SELECT o.log_index, o.entry, o.found_at FROM log_orphans o
 		WHERE NOT EXISTS (SELECT 1 FROM attestations a WHERE a.log_index = o.log_index)
+			AND NOT EXISTS (SELECT 1 FROM layouts l WHERE l.log_index = o.log_index)
 		ORDER BY o.log_index`)
 	if err != nil {
 		return nil, fmt.Errorf("list orphan leaves: %w", classify(ctx, err))
