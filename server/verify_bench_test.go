@@ -160,10 +160,26 @@ func BenchmarkVerify(b *testing.B) {
 	attestdOnce()
 	intotoOnce()
 
+	// newLeaf appends an unrelated attestation, so that the next Verify cannot use the decision kept from the
+	// last one (decisions are kept while the log is quiet) and decides afresh: its candidates' statements and
+	// proofs are still cached.
+	leaf := 0
+	newLeaf := func() {
+		leaf++
+		stmt := linkStatement("unrelated", nil, map[string]string{"x": sha(fmt.Sprint("bench leaf ", leaf))})
+		if _, err := e.atts().Submit(as(tok["attestor"]), &attestdv1.SubmitRequest{Envelope: envelope(inTotoPayloadType, stmt, fn.signer)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+
 	b.ResetTimer()
-	var ours, theirs []time.Duration
+	var kept, fresh, theirs []time.Duration
 	for range b.N {
-		ours = append(ours, attestdOnce())
+		kept = append(kept, attestdOnce())
+		b.StopTimer()
+		newLeaf()
+		b.StartTimer()
+		fresh = append(fresh, attestdOnce())
 		theirs = append(theirs, intotoOnce())
 	}
 	b.StopTimer()
@@ -174,11 +190,14 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		return float64(s) / float64(len(d)) / 1e6
 	}
-	b.ReportMetric(pct(ours, 50), "attestd-p50-ms")
-	b.ReportMetric(pct(ours, 99), "attestd-p99-ms")
+	b.ReportMetric(pct(kept, 50), "kept-p50-ms")
+	b.ReportMetric(pct(kept, 99), "kept-p99-ms")
+	b.ReportMetric(pct(fresh, 50), "fresh-p50-ms")
+	b.ReportMetric(pct(fresh, 99), "fresh-p99-ms")
 	b.ReportMetric(pct(theirs, 50), "intoto-p50-ms")
 	b.ReportMetric(pct(theirs, 99), "intoto-p99-ms")
-	b.ReportMetric(mean(theirs)/mean(ours), "intoto/attestd")
+	b.ReportMetric(mean(theirs)/mean(kept), "intoto/kept")
+	b.ReportMetric(mean(theirs)/mean(fresh), "intoto/fresh")
 	b.ReportMetric(float64(other), "other-attestations")
 }
 
@@ -305,7 +324,9 @@ func seedOther(b *testing.B, e *env, project string, n int, s *signer, step func
 			b.Fatal(err)
 		}
 	}
-	if _, err := conn.Exec(ctx, `ANALYZE`); err != nil {
+	// As autovacuum would leave the tables in steady state: statistics, and the visibility map that lets the
+	// artifact lookups be index-only scans.
+	if _, err := conn.Exec(ctx, `VACUUM ANALYZE`); err != nil {
 		b.Fatal(err)
 	}
 }
