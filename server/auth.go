@@ -58,7 +58,7 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 	if len(secret) > maxTokenBytes {
 		return principal{}, fmt.Errorf("%w: unknown token", errUnauthenticated)
 	}
-	tok, err := s.store.TokenByHash(ctx, HashToken(secret))
+	tok, proj, err := s.store.Authenticate(ctx, HashToken(secret))
 	if errors.Is(err, store.ErrNotFound) {
 		return principal{}, fmt.Errorf("%w: unknown token", errUnauthenticated)
 	}
@@ -68,26 +68,7 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 	if tok.RevokedAt != nil {
 		return principal{}, fmt.Errorf("%w: token %s was revoked", errUnauthenticated, tok.ID)
 	}
-	p := principal{token: tok}
-	if tok.ProjectID != 0 {
-		p.project, err = s.projectByID(ctx, tok.ProjectID)
-		if err != nil {
-			return principal{}, fmt.Errorf("load project of token %s: %w", tok.ID, err)
-		}
-	}
-	return p, nil
-}
-
-// projectByID returns project id, read once per process: a project is never renamed or deleted.
-func (s *Server) projectByID(ctx context.Context, id int64) (store.Project, error) {
-	if p, ok := s.cache.projects.Get(id); ok {
-		return p, nil
-	}
-	p, err := s.store.ProjectByID(ctx, id)
-	if err != nil {
-		return store.Project{}, err
-	}
-	s.cache.projects.Add(id, p)
+	p := principal{token: tok, project: proj}
 	return p, nil
 }
 

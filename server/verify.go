@@ -58,39 +58,23 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 	}
 	rec := store.Decision{ProjectID: proj.ID, RequesterID: p.token.ID, Kind: kind, Name: name, Digest: alg + ":" + value}
 
-	// The keys are read beside the policies and the layout, which depend on each other.
-	type keysResult struct {
-		keys []store.Key
-		err  error
-	}
-	keysCh := make(chan keysResult, 1)
-	go func() {
-		keys, err := s.store.ListKeys(ctx, proj.ID)
-		keysCh <- keysResult{keys, err}
-	}()
-	pols, err := s.store.ListPolicies(ctx, proj.ID, kind)
+	snap, err := s.snapshot(ctx, proj)
 	if err != nil {
-		<-keysCh
 		return nil, err
 	}
+	pols, keys := snap.policiesOf(kind), snap.keys
 	vps := make([]verifier.Policy, 0, len(pols))
 	for _, pol := range pols {
 		vps = append(vps, verifier.Policy{Name: pol.Name, Kind: pol.Kind, Match: pol.Match, Layout: pol.Layout})
 	}
 	pol, ok := verifier.SelectPolicy(vps, kind, name)
 	if !ok {
-		<-keysCh
 		rec.Reasons = []string{fmt.Sprintf("no policy covers %s %q", kind, name)}
 		return s.answer(ctx, rec, nil)
 	}
 	rec.Policy, rec.Layout = pol.Name, pol.Layout
 
-	stored, err := s.store.GetLayout(ctx, proj.ID, pol.Layout, 0)
-	kr := <-keysCh
-	if kr.err != nil {
-		return nil, fmt.Errorf("load keys of project %q: %w", proj.Name, kr.err)
-	}
-	keys := kr.keys
+	stored, err := s.activeLayout(ctx, snap, proj.ID, pol.Layout)
 	if errors.Is(err, store.ErrNotFound) {
 		rec.Reasons = []string{fmt.Sprintf("policy %q names layout %q, which the project does not have", pol.Name, pol.Layout)}
 		return s.answer(ctx, rec, nil)

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -23,7 +25,7 @@ const (
 	layoutCacheSize   = 256
 	keyCacheSize      = 4096
 	decisionCacheSize = 4096
-	projectCacheSize  = 4096
+	snapshotCacheSize = 4096
 )
 
 // verifyCache keeps what Verify computes from immutable inputs, so that a second decision over the same
@@ -38,6 +40,7 @@ const (
 //     in a tree of size n is in every later one. Any change of the row's project, id or index is a miss.
 //   - layouts: parsed layouts by the sha256 of their signed bytes.
 //   - keys: parsed public keys by their PEM.
+//   - snapshots: each project's policies, keys and active layouts, as of its generation (store.Project).
 //   - decisions: whole decisions, by everything they depend on (decisionKey), made while the log was quiet.
 //
 // Every cached value is shared between requests and must not be modified.
@@ -47,7 +50,7 @@ type verifyCache struct {
 	layouts   *lru.Cache[string, *verifier.Layout]
 	keys      *lru.Cache[string, *attestation.PublicKey]
 	decisions *lru.Cache[decisionKey, decisionEntry]
-	projects  *lru.Cache[int64, store.Project] // projects by id: never renamed nor deleted
+	snapshots *lru.Cache[int64, *projectSnapshot]
 }
 
 // decisionKey is everything a decision depends on but the clock: the artifact, the policy that covers it, the
@@ -92,7 +95,7 @@ func newVerifyCache() *verifyCache {
 		layouts:   mustLRU[string, *verifier.Layout](layoutCacheSize),
 		keys:      mustLRU[string, *attestation.PublicKey](keyCacheSize),
 		decisions: mustLRU[decisionKey, decisionEntry](decisionCacheSize),
-		projects:  mustLRU[int64, store.Project](projectCacheSize),
+		snapshots: mustLRU[int64, *projectSnapshot](snapshotCacheSize),
 	}
 }
 
@@ -153,4 +156,71 @@ func optTime(t *time.Time) string {
 		return "-"
 	}
 	return strconv.FormatInt(t.UnixNano(), 10)
+}
+
+// projectSnapshot is what Verify reads of a project besides attestations, as of one generation: the policies,
+// the keys, and the active version of each layout asked for (read when first asked for). The store bumps the
+// generation in the same transaction as any change of these rows, and every call reads it with its token, so
+// a snapshot of the generation a call read is as fresh as reading the rows in that call would be.
+type projectSnapshot struct {
+	generation int64
+	policies   []store.Policy
+	keys       []store.Key
+
+	mu      sync.Mutex
+	layouts map[string]store.Layout // by name; a missing layout is not kept
+}
+
+// snapshot returns the snapshot of proj at proj.Generation, reading it if need be.
+func (s *Server) snapshot(ctx context.Context, proj store.Project) (*projectSnapshot, error) {
+	if snap, ok := s.cache.snapshots.Get(proj.ID); ok && snap.generation == proj.Generation {
+		return snap, nil
+	}
+	snap := &projectSnapshot{generation: proj.Generation, layouts: map[string]store.Layout{}}
+	var keysErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		snap.keys, keysErr = s.store.ListKeys(ctx, proj.ID)
+	}()
+	pols, err := s.store.ListPolicies(ctx, proj.ID, "")
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if keysErr != nil {
+		return nil, fmt.Errorf("load keys of project %q: %w", proj.Name, keysErr)
+	}
+	snap.policies = pols
+	s.cache.snapshots.Add(proj.ID, snap)
+	return snap, nil
+}
+
+// policiesOf returns the snapshot's policies of one kind.
+func (snap *projectSnapshot) policiesOf(kind string) []store.Policy {
+	var out []store.Policy
+	for _, p := range snap.policies {
+		if p.Kind == kind {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// activeLayout returns the active version of the layout name, reading it once per snapshot.
+func (s *Server) activeLayout(ctx context.Context, snap *projectSnapshot, projectID int64, name string) (store.Layout, error) {
+	snap.mu.Lock()
+	l, ok := snap.layouts[name]
+	snap.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	l, err := s.store.GetLayout(ctx, projectID, name, 0)
+	if err != nil {
+		return store.Layout{}, err
+	}
+	snap.mu.Lock()
+	snap.layouts[name] = l
+	snap.mu.Unlock()
+	return l, nil
 }

@@ -44,6 +44,10 @@ type Project struct {
 	ID        int64
 	Name      string
 	CreatedAt time.Time
+	// Generation grows whenever a key, layout or policy of the project is added, changed or removed, in the
+	// same transaction: what was derived from those rows stays valid while it is unchanged. Attestations,
+	// tokens and decisions leave it alone.
+	Generation int64
 }
 
 // Token is a bearer token as stored: only the sha256 of the secret is kept.
@@ -229,6 +233,9 @@ type Store interface {
 
 	CreateToken(ctx context.Context, tok Token) error                 // ErrAlreadyExists on a duplicate id or hash
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)      // revoked tokens too: the caller decides
+	// Authenticate is TokenByHash and the token's project (as ProjectByID would read it, Generation included) in
+	// one read: every call's first. A server-admin token has the zero Project.
+	Authenticate(ctx context.Context, hash []byte) (Token, Project, error)
 	ListTokens(ctx context.Context, projectID int64) ([]Token, error) // oldest first; projectID 0: server-admin tokens
 	RevokeToken(ctx context.Context, projectID int64, id string, at time.Time) error
 

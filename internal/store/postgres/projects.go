@@ -9,11 +9,11 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-const projectColumns = `id, name, created_at`
+const projectColumns = `id, name, created_at, generation`
 
 func scanProject(row pgx.Row) (store.Project, error) {
 	var p store.Project
-	if err := row.Scan(&p.ID, &p.Name, &p.CreatedAt); err != nil {
+	if err := row.Scan(&p.ID, &p.Name, &p.CreatedAt, &p.Generation); err != nil {
 		return store.Project{}, err
 	}
 	p.CreatedAt = p.CreatedAt.UTC()

@@ -73,6 +73,33 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (store.Token, erro
 	return t, nil
 }
 
+// Authenticate returns the token whose secret hashes to hash and its project, in one query.
+func (s *Store) Authenticate(ctx context.Context, hash []byte) (store.Token, store.Project, error) {
+	var p store.Project
+	var pid, pgen *int64
+	var pname *string
+	var pcreated *time.Time
+	t, err := scanToken(scanFunc(func(dest ...any) error {
+		return s.pool.QueryRow(ctx, `
+			SELECT t.id, t.hash, t.project_id, t.role, t.steps, t.description, t.created_at, t.revoked_at,
+				p.id, p.name, p.created_at, p.generation
+			FROM tokens t LEFT JOIN projects p ON p.id = t.project_id
+			WHERE t.hash = $1`, hash).Scan(append(dest, &pid, &pname, &pcreated, &pgen)...)
+	}))
+	if err != nil {
+		return store.Token{}, store.Project{}, fmt.Errorf("authenticate: %w", classify(ctx, err))
+	}
+	if pid != nil {
+		p = store.Project{ID: *pid, Name: *pname, CreatedAt: pcreated.UTC(), Generation: *pgen}
+	}
+	return t, p, nil
+}
+
+// scanFunc makes a function a pgx.Row.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
 // ListTokens returns the tokens of a project (of no project, the server-admin ones, for 0), oldest first.
 func (s *Store) ListTokens(ctx context.Context, projectID int64) ([]store.Token, error) {
 	const order = ` ORDER BY created_at, id`

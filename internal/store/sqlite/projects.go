@@ -8,7 +8,7 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-const projectColumns = `id, name, created_at`
+const projectColumns = `id, name, created_at, generation`
 
 // scanner is what *sql.Row and *sql.Rows have in common.
 type scanner interface {
@@ -18,7 +18,7 @@ type scanner interface {
 func scanProject(row scanner) (store.Project, error) {
 	var p store.Project
 	var created int64
-	if err := row.Scan(&p.ID, &p.Name, &created); err != nil {
+	if err := row.Scan(&p.ID, &p.Name, &created, &p.Generation); err != nil {
 		return store.Project{}, err
 	}
 	p.CreatedAt = fromMicros(created)

@@ -73,6 +73,36 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (store.Token, erro
 	return t, nil
 }
 
+// Authenticate returns the token whose secret hashes to hash and its project, in one query.
+func (s *Store) Authenticate(ctx context.Context, hash []byte) (store.Token, store.Project, error) {
+	if hash == nil {
+		hash = []byte{}
+	}
+	var pid, pcreated, pgen sql.Null[int64]
+	var pname sql.Null[string]
+	row := s.read.QueryRowContext(ctx, `
+		SELECT t.id, t.hash, t.project_id, t.role, t.steps, t.description, t.created_at, t.revoked_at,
+			p.id, p.name, p.created_at, p.generation
+		FROM tokens t LEFT JOIN projects p ON p.id = t.project_id
+		WHERE t.hash = ?`, hash)
+	t, err := scanToken(scanFunc(func(dest ...any) error {
+		return row.Scan(append(dest, &pid, &pname, &pcreated, &pgen)...)
+	}))
+	if err != nil {
+		return store.Token{}, store.Project{}, fmt.Errorf("authenticate: %w", classify(ctx, err))
+	}
+	var p store.Project
+	if pid.Valid {
+		p = store.Project{ID: pid.V, Name: pname.V, CreatedAt: fromMicros(pcreated.V), Generation: pgen.V}
+	}
+	return t, p, nil
+}
+
+// scanFunc makes a function a scanner.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
 // ListTokens returns the tokens of a project (of no project, the server-admin ones, for 0), oldest first.
 func (s *Store) ListTokens(ctx context.Context, projectID int64) ([]store.Token, error) {
 	tokens, err := collect(ctx, s.read, scanToken, `SELECT `+tokenColumns+` FROM tokens

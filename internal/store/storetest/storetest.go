@@ -74,6 +74,7 @@ func run(t *testing.T, open func(t *testing.T) (store.Store, Tamperer), withTamp
 	}{
 		{"Ping", []test{{name: "Answers", run: testPing}}},
 		{"Projects", projectTests},
+		{"Generation", generationTests},
 		{"Tokens", tokenTests},
 		{"Bootstrap", bootstrapTests},
 		{"Keys", keyTests},
