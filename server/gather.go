@@ -22,6 +22,12 @@ const (
 
 // gathered is what gatherCandidates found for one decision.
 type gathered struct {
+	// walked and consumed are the digests the walk back asked for as subjects and the consumer pass as
+	// materials; truncated says that a query returned as many rows as it could (so more may exist). They say
+	// what a later attestation must touch to change the result (see incrementalGather).
+	walked, consumed map[store.Digest]bool
+	truncated        bool
+
 	// related are connected to the artifact by digests: found walking back from it through subjects and
 	// materials, or consuming a digest seen on that walk. Sorted by id.
 	related []store.Attestation
@@ -70,16 +76,23 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 		return nil
 	}
 
+	walked, consumed, truncated := map[store.Digest]bool{}, map[store.Digest]bool{}, false
+
 	// 1. The walk back.
 	start := store.Digest{Algorithm: alg, Value: value}
 	visited := map[store.Digest]bool{start: true}
 	seen := []store.Digest{start} // in the order visited
 	frontier := []store.Digest{start}
 	for depth := 0; depth <= len(layout.Steps) && len(frontier) > 0; depth++ {
-		rows, err := s.related(ctx, projectID, frontier, nil, maxVerifyCandidates+1-len(byID))
+		limit := maxVerifyCandidates + 1 - len(byID)
+		rows, err := s.related(ctx, projectID, frontier, nil, limit)
 		if err != nil {
 			return gathered{}, err
 		}
+		for _, d := range frontier {
+			walked[d] = true
+		}
+		truncated = truncated || len(rows) >= limit
 		var next []store.Digest
 		for _, a := range rows {
 			if _, dup := byID[a.ID]; dup {
@@ -123,6 +136,10 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 		if err != nil {
 			return gathered{}, err
 		}
+		for _, d := range frontier {
+			consumed[d] = true
+		}
+		truncated = truncated || len(rows) >= maxVerifyCandidates
 		var next []store.Digest
 		for _, a := range rows {
 			if _, dup := byID[a.ID]; dup || !missing[a.Step] {
@@ -141,7 +158,7 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 		}
 		frontier = next
 	}
-	out := gathered{related: sortedAttestations(byID)}
+	out := gathered{related: sortedAttestations(byID), walked: walked, consumed: consumed, truncated: truncated}
 
 	// 3. Hints, for the steps whose absence breaks the chain.
 	found = hasStep()
@@ -180,6 +197,67 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 	}
 	out.hints = sortedAttestations(hints)
 	return out, nil
+}
+
+// maxIncrementalLeaves bounds the leaves incrementalGather reads to learn whether a kept gathering still holds.
+const maxIncrementalLeaves = 100
+
+// gatherKey names a kept gathering: the project, the layout's bytes (whose steps bound the walk) and the
+// artifact's digest.
+type gatherKey struct {
+	project  int64
+	layoutID string
+	digest   store.Digest
+}
+
+// gatherEntry is a kept gathering and the number of leaves every one of which had its row when it was made.
+type gatherEntry struct {
+	leaves uint64
+	result gathered
+}
+
+// incrementalGather returns the kept gathering of key if no attestation since could change it: it reads the
+// attestations whose leaves came after it (at most maxIncrementalLeaves of them, of every project) and looks
+// for one of the project that has a subject the walk asked for, or a material the consumer pass asked for;
+// with none, a new gathering would find what the kept one found. Rows below the kept leaf count were all
+// visible when it was made (it is kept only then) and attestd never changes a row.
+func (s *Server) incrementalGather(ctx context.Context, key gatherKey) (gathered, bool, error) {
+	kept, ok := s.cache.gathers.Get(key)
+	if !ok {
+		return gathered{}, false, nil
+	}
+	rows, err := s.store.ScanByLogIndex(ctx, kept.leaves, maxIncrementalLeaves+1)
+	if err != nil {
+		return gathered{}, false, fmt.Errorf("gather candidates: %w", err)
+	}
+	if len(rows) > maxIncrementalLeaves {
+		return gathered{}, false, nil
+	}
+	for _, a := range rows {
+		if a.ProjectID != key.project {
+			continue
+		}
+		for _, sub := range a.Subjects {
+			if kept.result.walked[store.Digest{Algorithm: sub.Algorithm, Value: sub.Digest}] {
+				return gathered{}, false, nil
+			}
+		}
+		for _, m := range a.Materials {
+			if kept.result.consumed[store.Digest{Algorithm: m.Algorithm, Value: m.Digest}] {
+				return gathered{}, false, nil
+			}
+		}
+	}
+	return kept.result, true, nil
+}
+
+// keepGathering keeps g for key if it may be reused: made while every leaf handed out had its row (leaves
+// before and after the same), complete, and without hints (which depend on every attestation of a step).
+func (s *Server) keepGathering(key gatherKey, g gathered, leavesBefore, leavesAfter uint64, quiet bool) {
+	if !quiet || leavesBefore != leavesAfter || g.truncated || len(g.hints) > 0 {
+		return
+	}
+	s.cache.gathers.Add(key, gatherEntry{leaves: leavesBefore, result: g})
 }
 
 func candidateLimit(got int) error {

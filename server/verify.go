@@ -157,7 +157,7 @@ func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored 
 			return hit.d, hit.notLogged, nil
 		}
 	}
-	cands, err := s.gatherCandidates(ctx, proj.ID, alg, value, in.Layout)
+	cands, err := s.gather(ctx, proj.ID, stored.ID, alg, value, in.Layout)
 	if err != nil {
 		return verifier.Decision{}, nil, err
 	}
@@ -174,6 +174,30 @@ func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored 
 		s.cache.decisions.Add(key, decisionEntry{d: d, notLogged: notLogged})
 	}
 	return d, notLogged, nil
+}
+
+// gather returns the candidates of the decision: a kept gathering if no attestation since changes it, else a
+// new one, kept in turn when the log was quiet.
+func (s *Server) gather(ctx context.Context, projectID int64, layoutID, alg, value string, layout *verifier.Layout) (gathered, error) {
+	key := gatherKey{project: projectID, layoutID: layoutID, digest: store.Digest{Algorithm: alg, Value: value}}
+	if g, ok, err := s.incrementalGather(ctx, key); err != nil || ok {
+		return g, err
+	}
+	q := s.sequencer()
+	var before, after uint64
+	quietBefore, quietAfter := false, false
+	if q != nil {
+		before, quietBefore = q.quiet()
+	}
+	g, err := s.gatherCandidates(ctx, projectID, alg, value, layout)
+	if err != nil {
+		return gathered{}, err
+	}
+	if q != nil {
+		after, quietAfter = q.quiet()
+	}
+	s.keepGathering(key, g, before, after, quietBefore && quietAfter)
+	return g, nil
 }
 
 // parseStoredLayout returns the stored layout parsed, once per process for each layout's bytes. Its

@@ -26,6 +26,7 @@ const (
 	keyCacheSize      = 4096
 	decisionCacheSize = 4096
 	snapshotCacheSize = 4096
+	gatherCacheSize   = 4096
 )
 
 // verifyCache keeps what Verify computes from immutable inputs, so that a second decision over the same
@@ -41,6 +42,8 @@ const (
 //   - layouts: parsed layouts by the sha256 of their signed bytes.
 //   - keys: parsed public keys by their PEM.
 //   - snapshots: each project's policies, keys and active layouts, as of its generation (store.Project).
+//   - gathers: the candidates gathered for an artifact under a layout, made while the log was quiet, reused
+//     while no later attestation touches a digest the gathering asked for (incrementalGather).
 //   - decisions: whole decisions, by everything they depend on (decisionKey), made while the log was quiet.
 //
 // Every cached value is shared between requests and must not be modified.
@@ -51,6 +54,7 @@ type verifyCache struct {
 	keys      *lru.Cache[string, *attestation.PublicKey]
 	decisions *lru.Cache[decisionKey, decisionEntry]
 	snapshots *lru.Cache[int64, *projectSnapshot]
+	gathers   *lru.Cache[gatherKey, gatherEntry]
 }
 
 // decisionKey is everything a decision depends on but the clock: the artifact, the policy that covers it, the
@@ -96,6 +100,7 @@ func newVerifyCache() *verifyCache {
 		keys:      mustLRU[string, *attestation.PublicKey](keyCacheSize),
 		decisions: mustLRU[decisionKey, decisionEntry](decisionCacheSize),
 		snapshots: mustLRU[int64, *projectSnapshot](snapshotCacheSize),
+		gathers:   mustLRU[gatherKey, gatherEntry](gatherCacheSize),
 	}
 }
 
