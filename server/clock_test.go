@@ -8,18 +8,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
-	"github.com/attestd/attestd/attestation"
 )
 
 // TestClockSetBack: the server's clock set back does not revive an expired key or layout, nor date an
 // attestation before one it integrated earlier; a restart keeps that, from the newest integration time in the
 // database.
 func TestClockSetBack(t *testing.T) {
-	e := newEnv(t, attestation.Limits{})
-	tok := e.project("acme")
-	owner, fn := newIntotoKey(t), newIntotoKey(t)
-	e.addOwner(tok["admin"], owner)
-	e.addKey(tok["admin"], fn.signer)
+	e, tok, owner, fn := verifyShop(t)
 	expiring := newSigner(t)
 	if _, err := e.keys().AddKey(as(tok["admin"]), &attestdv1.AddKeyRequest{PublicKeyPem: expiring.pem,
 		ExpireTime: timestamppb.New(e.clock.Now().Add(time.Hour))}); err != nil {

@@ -310,14 +310,22 @@ func layoutStep(name string, materials, products [][]string) in_toto.Step {
 	return s
 }
 
+// verifyShop is a running attestd with project "acme" (tokens of every role in tok), a layout-owner key and a
+// functionary key registered.
+func verifyShop(t *testing.T) (e *env, tok map[string]string, owner, fn *intotoKey) {
+	t.Helper()
+	e = newEnv(t, attestation.Limits{})
+	tok = e.project("acme")
+	owner, fn = newIntotoKey(t), newIntotoKey(t)
+	e.addOwner(tok["admin"], owner)
+	e.addKey(tok["admin"], fn.signer)
+	return e, tok, owner, fn
+}
+
 // TestVerifyConsumerStep: a step whose products nothing consumes ("test" takes the build's products and
 // produces a report) is found through its materials; when it did not run, that is the reason.
 func TestVerifyConsumerStep(t *testing.T) {
-	e := newEnv(t, attestation.Limits{})
-	tok := e.project("acme")
-	owner, fn := newIntotoKey(t), newIntotoKey(t)
-	e.addOwner(tok["admin"], owner)
-	e.addKey(tok["admin"], fn.signer)
+	e, tok, owner, fn := verifyShop(t)
 	e.pushLayout(t, tok["admin"], "release", owner, fn,
 		layoutStep("build", [][]string{{"ALLOW", "src/*"}, {"DISALLOW", "*"}}, [][]string{{"CREATE", "app.tar"}, {"DISALLOW", "*"}}),
 		layoutStep("test", [][]string{{"MATCH", "app.tar", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
@@ -392,11 +400,7 @@ func TestVerifyConsumerStep(t *testing.T) {
 // whose second consumes the first's products, is gathered by following consumers forward from the walk: the
 // tests are compiled from the source, then run; nothing on the way to the package consumes either.
 func TestVerifySideBranch(t *testing.T) {
-	e := newEnv(t, attestation.Limits{})
-	tok := e.project("acme")
-	owner, fn := newIntotoKey(t), newIntotoKey(t)
-	e.addOwner(tok["admin"], owner)
-	e.addKey(tok["admin"], fn.signer)
+	e, tok, owner, fn := verifyShop(t)
 	e.pushLayout(t, tok["admin"], "release", owner, fn,
 		layoutStep("checkout", [][]string{{"DISALLOW", "*"}}, [][]string{{"CREATE", "src/*"}, {"DISALLOW", "*"}}),
 		layoutStep("compile-tests", [][]string{{"MATCH", "src/*", "WITH", "PRODUCTS", "FROM", "checkout"}, {"DISALLOW", "*"}},
@@ -434,11 +438,7 @@ func TestVerifySideBranch(t *testing.T) {
 // TestVerifyLayoutMustBeLogged: the layout is judged only if its own leaf proves it: a layout row without a log
 // index, or whose index names another leaf, decides nothing (rows written or changed behind attestd's back).
 func TestVerifyLayoutMustBeLogged(t *testing.T) {
-	e := newEnv(t, attestation.Limits{})
-	tok := e.project("acme")
-	owner, fn := newIntotoKey(t), newIntotoKey(t)
-	e.addOwner(tok["admin"], owner)
-	e.addKey(tok["admin"], fn.signer)
+	e, tok, owner, fn := verifyShop(t)
 	e.pushLayout(t, tok["admin"], "release", owner, fn,
 		layoutStep("package", [][]string{{"ALLOW", "*"}}, [][]string{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}))
 	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "release"); err != nil {
@@ -486,11 +486,7 @@ func TestVerifyLayoutMustBeLogged(t *testing.T) {
 // TestVerifyKeptDecisions: a decision kept from a quiet log is never returned once something it depends on
 // changed: the policy (no leaf is appended for one), the keys, the layout, a new attestation.
 func TestVerifyKeptDecisions(t *testing.T) {
-	e := newEnv(t, attestation.Limits{})
-	tok := e.project("acme")
-	owner, fn := newIntotoKey(t), newIntotoKey(t)
-	e.addOwner(tok["admin"], owner)
-	e.addKey(tok["admin"], fn.signer)
+	e, tok, owner, fn := verifyShop(t)
 	e.pushLayout(t, tok["admin"], "release", owner, fn,
 		layoutStep("package", [][]string{{"ALLOW", "*"}}, [][]string{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}))
 	e.pushLayout(t, tok["admin"], "strict", owner, fn,
@@ -541,12 +537,8 @@ func TestVerifyCandidateBound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 10,001 rows")
 	}
-	e := newEnv(t, attestation.Limits{})
+	e, tok, owner, fn := verifyShop(t)
 	ctx := t.Context()
-	tok := e.project("acme")
-	owner, fn := newIntotoKey(t), newIntotoKey(t)
-	e.addOwner(tok["admin"], owner)
-	e.addKey(tok["admin"], fn.signer)
 	e.pushLayout(t, tok["admin"], "release", owner, fn,
 		layoutStep("package", [][]string{{"ALLOW", "*"}}, [][]string{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}))
 	if _, err := e.setPolicy(tok["admin"], "debs", "file", "*.deb", "release"); err != nil {
@@ -587,11 +579,7 @@ func TestVerifyCandidateBound(t *testing.T) {
 // TestVerifyHintsNeverAllow: attestations found by their step name alone explain a denial but never make an
 // artifact allowed, even under a layout whose rules would accept them.
 func TestVerifyHintsNeverAllow(t *testing.T) {
-	e := newEnv(t, attestation.Limits{})
-	tok := e.project("acme")
-	owner, fn := newIntotoKey(t), newIntotoKey(t)
-	e.addOwner(tok["admin"], owner)
-	e.addKey(tok["admin"], fn.signer)
+	e, tok, owner, fn := verifyShop(t)
 	// No DISALLOW: a material of package that no product of build matches is accepted.
 	e.pushLayout(t, tok["admin"], "lax", owner, fn,
 		layoutStep("build", nil, nil),
