@@ -216,6 +216,15 @@ const (
 	MaxPageSize     = 1000
 )
 
+// PageSize is the number of rows that a request for limit returns at most: DefaultPageSize if limit is not
+// positive, never more than MaxPageSize.
+func PageSize(limit int) int {
+	if limit <= 0 {
+		return DefaultPageSize
+	}
+	return min(limit, MaxPageSize)
+}
+
 // Store is the storage contract. Implementations are safe for concurrent use.
 type Store interface {
 	// Ping reports whether the database answers.

@@ -132,7 +132,7 @@ func (s *Store) ScanLayoutsByLogIndex(ctx context.Context, from uint64, limit in
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+layoutColumns+`, content FROM layouts
-		WHERE log_index >= $1 ORDER BY log_index LIMIT $2`, int64(from), pageSize(limit))
+		WHERE log_index >= $1 ORDER BY log_index LIMIT $2`, int64(from), store.PageSize(limit))
 	if err != nil {
 		return nil, fmt.Errorf("scan layouts from log index %d: %w", from, classify(ctx, err))
 	}

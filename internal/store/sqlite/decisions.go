@@ -65,7 +65,7 @@ func (s *Store) ListDecisions(ctx context.Context, projectID, beforeID int64, li
 	out, err := collect(ctx, s.read, scanDecision, `
 		SELECT `+decisionColumns+` FROM decisions
 		WHERE project_id = ? AND id < ?
-		ORDER BY id DESC LIMIT ?`, projectID, beforeID, pageSize(limit))
+		ORDER BY id DESC LIMIT ?`, projectID, beforeID, store.PageSize(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list decisions of project %d: %w", projectID, err)
 	}

@@ -131,7 +131,7 @@ func (s *Store) GetLayout(ctx context.Context, projectID int64, name string, ver
 	return l, nil
 }
 
-// ScanLayoutsByLogIndex returns up to limit (see pageSize) layouts of every project from log index from on,
+// ScanLayoutsByLogIndex returns up to limit (see store.PageSize) layouts of every project from log index from on,
 // ascending, content included.
 func (s *Store) ScanLayoutsByLogIndex(ctx context.Context, from uint64, limit int) ([]store.Layout, error) {
 	if from > math.MaxInt64 {
@@ -139,7 +139,7 @@ func (s *Store) ScanLayoutsByLogIndex(ctx context.Context, from uint64, limit in
 	}
 	out, err := collect(ctx, s.read, func(row scanner) (store.Layout, error) { return scanLayout(row, true) }, `
 		SELECT `+layoutColumns+`, content FROM layouts
-		WHERE log_index >= ? ORDER BY log_index LIMIT ?`, int64(from), pageSize(limit))
+		WHERE log_index >= ? ORDER BY log_index LIMIT ?`, int64(from), store.PageSize(limit))
 	if err != nil {
 		return nil, fmt.Errorf("scan layouts from log index %d: %w", from, err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // ListAttestations returns the project's attestations that match f, newest first (descending Seq), at most
-// f.Limit of them (see pageSize). Rows without a log index are left out. Filter values are compared for
+// f.Limit of them (see store.PageSize). Rows without a log index are left out. Filter values are compared for
 // equality, so `%`, `_`, `*` and quotes in them have no special meaning.
 func (s *Store) ListAttestations(ctx context.Context, projectID int64, f store.Filter) ([]store.Attestation, error) {
 	query, args := listQuery(projectID, f)
@@ -18,15 +18,6 @@ func (s *Store) ListAttestations(ctx context.Context, projectID int64, f store.F
 		return nil, fmt.Errorf("list attestations of project %d: %w", projectID, err)
 	}
 	return page, nil
-}
-
-// pageSize is the number of rows that a request for limit returns at most: store.DefaultPageSize if limit is
-// not positive, never more than store.MaxPageSize.
-func pageSize(limit int) int {
-	if limit <= 0 {
-		return store.DefaultPageSize
-	}
-	return min(limit, store.MaxPageSize)
 }
 
 // listQuery builds the one SELECT of ListAttestations. Only conditions for the fields that f sets are
@@ -58,7 +49,7 @@ func listQuery(projectID int64, f store.Filter) (string, []any) {
 	}
 	q.artifact(projectID, subjects, f.SubjectAlgorithm, f.SubjectDigest)
 	q.artifact(projectID, materials, f.MaterialAlgorithm, f.MaterialDigest)
-	q.args = append(q.args, pageSize(f.Limit))
+	q.args = append(q.args, store.PageSize(f.Limit))
 	return `SELECT ` + attestationColumns + ` FROM attestations a WHERE ` + strings.Join(q.conds, " AND ") +
 		` ORDER BY a.seq DESC LIMIT ?`, q.args
 }

@@ -30,13 +30,13 @@ func (s *Store) AttestationAtIndex(ctx context.Context, index uint64) (store.Att
 }
 
 // ScanByLogIndex returns the attestations of every project with a log index from from on, ascending by log
-// index, at most limit of them (see pageSize), with their subjects and materials.
+// index, at most limit of them (see store.PageSize), with their subjects and materials.
 func (s *Store) ScanByLogIndex(ctx context.Context, from uint64, limit int) ([]store.Attestation, error) {
 	if from > math.MaxInt64 {
 		return nil, nil
 	}
 	page, err := s.readAttestations(ctx, `SELECT `+attestationColumns+` FROM attestations
-		WHERE log_index >= ? ORDER BY log_index LIMIT ?`, int64(from), pageSize(limit))
+		WHERE log_index >= ? ORDER BY log_index LIMIT ?`, int64(from), store.PageSize(limit))
 	if err != nil {
 		return nil, fmt.Errorf("scan attestations from log index %d: %w", from, err)
 	}
@@ -44,10 +44,10 @@ func (s *Store) ScanByLogIndex(ctx context.Context, from uint64, limit int) ([]s
 }
 
 // ScanUnlogged returns the attestations of every project that have no log index and a Seq above afterSeq,
-// ascending by Seq, at most limit of them (see pageSize), with their subjects and materials.
+// ascending by Seq, at most limit of them (see store.PageSize), with their subjects and materials.
 func (s *Store) ScanUnlogged(ctx context.Context, afterSeq int64, limit int) ([]store.Attestation, error) {
 	page, err := s.readAttestations(ctx, `SELECT `+attestationColumns+` FROM attestations
-		WHERE log_index IS NULL AND seq > ? ORDER BY seq LIMIT ?`, afterSeq, pageSize(limit))
+		WHERE log_index IS NULL AND seq > ? ORDER BY seq LIMIT ?`, afterSeq, store.PageSize(limit))
 	if err != nil {
 		return nil, fmt.Errorf("scan attestations without log index after seq %d: %w", afterSeq, err)
 	}
