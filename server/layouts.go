@@ -214,6 +214,7 @@ func layoutPB(l store.Layout, project string, withContent bool) *attestdv1.Layou
 		ExpireTime:   ts(l.ExpiresAt),
 		CreateTime:   ts(l.CreatedAt),
 		Pusher:       l.PusherID,
+		LogIndex:     l.LogIndex,
 	}
 	if withContent {
 		out.Content = l.Content

@@ -51,8 +51,8 @@ func cmdLayoutPush(e *env, args []string) error {
 		return c.Layouts.PushLayout(ctx, req)
 	}, func(resp *attestdv1.PushLayoutResponse) error {
 		l := resp.GetLayout()
-		return e.printf("pushed layout %s version %d (id %s), signed by %s, expires %s\n", l.GetName(), l.GetVersion(),
-			l.GetId(), strings.Join(l.GetSignerKeyIds(), ", "), fmtTime(l.GetExpireTime()))
+		return e.printf("pushed layout %s version %d (id %s), signed by %s, expires %s, log index %s\n", l.GetName(),
+			l.GetVersion(), l.GetId(), strings.Join(l.GetSignerKeyIds(), ", "), fmtTime(l.GetExpireTime()), layoutLogIndex(l))
 	})
 }
 
@@ -81,7 +81,7 @@ func cmdLayoutList(e *env, args []string) error {
 }
 
 func printLayouts(e *env, resp *attestdv1.ListLayoutsResponse) error {
-	tw := e.table("NAME", "VERSION", "ACTIVE", "ID", "PUSHED", "EXPIRES", "SIGNED BY")
+	tw := e.table("NAME", "VERSION", "ACTIVE", "ID", "PUSHED", "EXPIRES", "LOG INDEX", "SIGNED BY")
 	seen := map[string]bool{}
 	for _, l := range resp.GetLayouts() {
 		active := "no"
@@ -90,9 +90,17 @@ func printLayouts(e *env, resp *attestdv1.ListLayoutsResponse) error {
 			seen[l.GetName()] = true
 		}
 		row(tw, l.GetName(), fmt.Sprint(l.GetVersion()), active, l.GetId(), fmtTime(l.GetCreateTime()),
-			fmtTime(l.GetExpireTime()), strings.Join(l.GetSignerKeyIds(), ","))
+			fmtTime(l.GetExpireTime()), layoutLogIndex(l), strings.Join(l.GetSignerKeyIds(), ","))
 	}
 	return tw.Flush()
+}
+
+// layoutLogIndex is the index of the layout push's leaf, or "-" for a push from before pushes were logged.
+func layoutLogIndex(l *attestdv1.Layout) string {
+	if l.LogIndex == nil {
+		return "-"
+	}
+	return fmt.Sprint(l.GetLogIndex())
 }
 
 func layoutGetCommand() *command {

@@ -2294,7 +2294,10 @@ type Layout struct {
 	// The signed layout exactly as pushed (a DSSE envelope or an in-toto metablock); GetLayout only.
 	Content []byte `protobuf:"bytes,8,opt,name=content,proto3" json:"content,omitempty"`
 	// Token id of the pusher.
-	Pusher        string `protobuf:"bytes,9,opt,name=pusher,proto3" json:"pusher,omitempty"`
+	Pusher string `protobuf:"bytes,9,opt,name=pusher,proto3" json:"pusher,omitempty"`
+	// The index of the push's leaf in the transparency log (see docs/transparency-log.md, "Layout pushes");
+	// absent for layouts pushed before pushes were logged.
+	LogIndex      *uint64 `protobuf:"varint,10,opt,name=log_index,json=logIndex,proto3,oneof" json:"log_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2390,6 +2393,13 @@ func (x *Layout) GetPusher() string {
 		return x.Pusher
 	}
 	return ""
+}
+
+func (x *Layout) GetLogIndex() uint64 {
+	if x != nil && x.LogIndex != nil {
+		return *x.LogIndex
+	}
+	return 0
 }
 
 type PushLayoutRequest struct {
@@ -3747,7 +3757,7 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\tlog_index\x18\x01 \x01(\x04R\blogIndex\"E\n" +
 	"\x10GetEntryResponse\x12\x1b\n" +
 	"\tlog_index\x18\x01 \x01(\x04R\blogIndex\x12\x14\n" +
-	"\x05entry\x18\x02 \x01(\fR\x05entry\"\xb2\x02\n" +
+	"\x05entry\x18\x02 \x01(\fR\x05entry\"\xe2\x02\n" +
 	"\x06Layout\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -3759,7 +3769,11 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x18\n" +
 	"\acontent\x18\b \x01(\fR\acontent\x12\x16\n" +
-	"\x06pusher\x18\t \x01(\tR\x06pusher\"[\n" +
+	"\x06pusher\x18\t \x01(\tR\x06pusher\x12 \n" +
+	"\tlog_index\x18\n" +
+	" \x01(\x04H\x00R\blogIndex\x88\x01\x01B\f\n" +
+	"\n" +
+	"_log_index\"[\n" +
 	"\x11PushLayoutRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -4052,6 +4066,7 @@ func file_attestd_v1_attestd_proto_init() {
 		return
 	}
 	file_attestd_v1_attestd_proto_msgTypes[31].OneofWrappers = []any{}
+	file_attestd_v1_attestd_proto_msgTypes[37].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
