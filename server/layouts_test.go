@@ -207,8 +207,12 @@ func TestLayoutPushIsLogged(t *testing.T) {
 	for i := range 2 {
 		raw := signLayout(t, testLayout(expires.Add(time.Duration(i)*time.Hour), fn), owner)
 		before := size()
-		if _, err := e.push(tok["admin"], "release", raw); err != nil {
+		got, err := e.push(tok["admin"], "release", raw)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if got.LogIndex == nil || got.GetLogIndex() < before {
+			t.Fatalf("push %d answered log index %v, want the new leaf's (log size was %d)", i+1, got.LogIndex, before)
 		}
 		if after := size(); after != before+1 {
 			t.Fatalf("push %d: log size %d -> %d, want one leaf more", i+1, before, after)
