@@ -201,10 +201,18 @@ func checkAcked(t *testing.T, d *daemon, secret string, acked map[string]uint64,
 	}
 }
 
+// runAudit runs attestd audit on the database at url (none: the embedded default in dataDir) and returns its
+// output and exit code.
 func runAudit(t *testing.T, url, dataDir string) (string, int) {
 	t.Helper()
 	attestd, _ := binaries(t)
-	out, err := exec.Command(attestd, "audit", "--database-url", url, "--data-dir", dataDir).CombinedOutput()
+	args := []string{"audit", "--data-dir", dataDir}
+	if url != "" {
+		args = append(args, "--database-url", url)
+	}
+	cmd := exec.Command(attestd, args...)
+	cmd.Env = commandEnv()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return string(out), ee.ExitCode()

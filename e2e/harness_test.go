@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for tampering with rows
+	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver, for tampering with rows
 
 	"github.com/attestd/attestd/internal/store/dbtest"
 )
@@ -55,6 +59,77 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// backend is a database that attestd runs on. The user journeys run once on each (see onEachBackend); tests
+// of crashes and kills, which are slow, run on PostgreSQL alone.
+type backend struct {
+	name string
+	// newDatabase returns the --database-url of a fresh database that only t uses.
+	newDatabase func(t *testing.T) string
+	// sqlDriver and sqlDSN open the database at a --database-url with database/sql, for tests that change
+	// rows behind attestd's back.
+	sqlDriver string
+	sqlDSN    func(url string) string
+}
+
+// postgresBackend is a fresh database on the PostgreSQL server of package dbtest: the test is skipped when
+// the server cannot be reached, and fails instead with ATTESTD_REQUIRE_DB=1.
+var postgresBackend = backend{
+	name:        "postgres",
+	newDatabase: func(t *testing.T) string { return dbtest.New(t) },
+	sqlDriver:   "pgx",
+	sqlDSN:      func(url string) string { return url },
+}
+
+// sqliteBackend is a new SQLite file (sqlite:PATH) outside the data directory, so that a test can restart
+// attestd on the same database with another data directory, as on PostgreSQL. attestd serve creates the
+// file; TestNothingElseInstalled covers the default, <data-dir>/attestd.db.
+var sqliteBackend = backend{
+	name:        "sqlite",
+	newDatabase: func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "attestd.db") },
+	sqlDriver:   "sqlite",
+	sqlDSN: func(url string) string {
+		return strings.TrimPrefix(url, "sqlite:") + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)"
+	},
+}
+
+func backends() []backend { return []backend{postgresBackend, sqliteBackend} }
+
+// onEachBackend runs test once per backend, as subtests named after the backends ("postgres", "sqlite"), so
+// that -run 'TestVerify/sqlite' picks one.
+func onEachBackend(t *testing.T, test func(t *testing.T, db backend)) {
+	t.Helper()
+	for _, db := range backends() {
+		t.Run(db.name, func(t *testing.T) { test(t, db) })
+	}
+}
+
+// openSQL connects to the database at url (a --database-url of b) with database/sql until the test ends.
+func (b backend) openSQL(t *testing.T, url string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open(b.sqlDriver, b.sqlDSN(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatalf("connect to the %s database: %v", b.name, err)
+	}
+	return db
+}
+
+// commandEnv is the environment of the attestd and attest processes: the test's own, without the ATTESTD_
+// variables (each is a flag of attestd, and a developer's shell may set some, such as ATTESTD_DATABASE_URL or
+// ATTESTD_LOG_FORMAT), plus extra.
+func commandEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ATTESTD_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
 // daemon is a running attestd process.
 type daemon struct {
 	cmd      *exec.Cmd
@@ -77,7 +152,8 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// startDaemon starts attestd serve on dbURL with a fresh data dir and waits until it serves.
+// startDaemon starts attestd serve on dbURL with a fresh data dir and waits until it serves. An empty dbURL
+// gives no --database-url at all: attestd's embedded default, <data-dir>/attestd.db.
 func startDaemon(t *testing.T, dbURL string, env ...string) *daemon {
 	t.Helper()
 	return startDaemonIn(t, dbURL, t.TempDir(), env...)
@@ -88,10 +164,14 @@ func startDaemonIn(t *testing.T, dbURL, dataDir string, env ...string) *daemon {
 	t.Helper()
 	attestd, _ := binaries(t)
 	d := &daemon{dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan error, 1)}
-	d.cmd = exec.Command(attestd, "serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--data-dir", d.dataDir, "--database-url", dbURL, "--health-interval", "200ms",
-		"--checkpoint-interval", "100ms", "--log-batch-age", "10ms", "--watermark-interval", "200ms")
-	d.cmd.Env = append(os.Environ(), env...)
+	args := []string{"serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--data-dir", d.dataDir, "--health-interval", "200ms",
+		"--checkpoint-interval", "100ms", "--log-batch-age", "10ms", "--watermark-interval", "200ms"}
+	if dbURL != "" {
+		args = append(args, "--database-url", dbURL)
+	}
+	d.cmd = exec.Command(attestd, args...)
+	d.cmd.Env = commandEnv(env...)
 	pr, pw := io.Pipe()
 	d.cmd.Stderr = io.MultiWriter(d.logs, pw)
 	if err := d.cmd.Start(); err != nil {
@@ -189,7 +269,7 @@ func (c *cli) run(args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, attest, args...)
 	cmd.Dir = c.dir
-	cmd.Env = append(os.Environ(), "ATTEST_SERVER="+c.d.grpcAddr, "ATTEST_TOKEN="+c.token,
+	cmd.Env = commandEnv("ATTEST_SERVER="+c.d.grpcAddr, "ATTEST_TOKEN="+c.token,
 		"ATTEST_CONFIG_DIR="+filepath.Join(c.dir, ".attest-config"))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -215,11 +295,17 @@ func (c *cli) ok(args ...string) string {
 	return r.stdout
 }
 
-// startShop starts attestd on a fresh database with the project "shop", and returns the daemon, a CLI holding
-// the server-admin token and one holding a shop admin token, both working in one temporary directory.
+// startShop is startShopOn PostgreSQL, for the tests that run on PostgreSQL alone.
 func startShop(t *testing.T) (d *daemon, admin, shopAdmin *cli) {
 	t.Helper()
-	d = startDaemon(t, dbtest.New(t))
+	return startShopOn(t, postgresBackend)
+}
+
+// startShopOn starts attestd on a fresh database of db with the project "shop", and returns the daemon, a CLI
+// holding the server-admin token and one holding a shop admin token, both working in one temporary directory.
+func startShopOn(t *testing.T, db backend) (d *daemon, admin, shopAdmin *cli) {
+	t.Helper()
+	d = startDaemon(t, db.newDatabase(t))
 	dir := t.TempDir()
 	admin = &cli{t: t, d: d, dir: dir, token: d.adminToken(t)}
 	admin.ok("--plaintext", "project", "create", "shop")

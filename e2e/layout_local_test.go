@@ -7,9 +7,12 @@ import (
 )
 
 // TestLayoutMadeByAttest: a layout written by attest layout new and signed by attest layout sign, in both
-// formats, is accepted by layout push with the real binaries; signed by a key that is not an owner's, refused.
-func TestLayoutMadeByAttest(t *testing.T) {
-	_, _, pa := startShop(t)
+// formats, is accepted by layout push with the real binaries; signed by a key that is not an owner's, refused;
+// on each backend.
+func TestLayoutMadeByAttest(t *testing.T) { onEachBackend(t, layoutMadeByAttest) }
+
+func layoutMadeByAttest(t *testing.T, db backend) {
+	_, _, pa := startShopOn(t, db)
 
 	pa.ok("keygen", "--out", "owner.pem", "--type", "ecdsa-p384")
 	pa.ok("keygen", "--out", "build.pem")

@@ -41,9 +41,11 @@ func writeSignedLayout(t *testing.T, dir, ownerPriv, fnPub, readme, out string) 
 }
 
 // TestLayouts: owner keys, then layout push, list and get with the real binaries; a functionary key cannot
-// sign a layout and a superseded layout cannot be pushed again.
-func TestLayouts(t *testing.T) {
-	_, _, pa := startShop(t)
+// sign a layout and a superseded layout cannot be pushed again; on each backend.
+func TestLayouts(t *testing.T) { onEachBackend(t, layouts) }
+
+func layouts(t *testing.T, db backend) {
+	_, _, pa := startShopOn(t, db)
 	dir := pa.dir
 
 	pa.ok("keygen", "--out", "owner.pem")

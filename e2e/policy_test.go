@@ -6,9 +6,11 @@ import (
 )
 
 // TestPolicies: policy set, list and delete with the real binaries, after pushing the layout they name; bad
-// patterns, an unknown layout and a reader token are refused with the server's reasons.
-func TestPolicies(t *testing.T) {
-	d, admin, pa := startShop(t)
+// patterns, an unknown layout and a reader token are refused with the server's reasons; on each backend.
+func TestPolicies(t *testing.T) { onEachBackend(t, policies) }
+
+func policies(t *testing.T, db backend) {
+	d, admin, pa := startShopOn(t, db)
 	dir := pa.dir
 	reader := &cli{t: t, d: d, dir: dir}
 	reader.token = strings.TrimSpace(admin.ok("--plaintext", "token", "create", "--project", "shop", "--role", "reader"))

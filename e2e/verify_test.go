@@ -13,9 +13,12 @@ import (
 )
 
 // TestVerify: a two-step supply chain recorded with attest run, a layout made with layout new and sign, a
-// policy, then attest verify file allows the product and, once the file is tampered with, denies it (exit 1).
-func TestVerify(t *testing.T) {
-	d, _, pa := startShop(t)
+// policy, then attest verify file allows the product and, once the file is tampered with, denies it (exit 1);
+// on each backend.
+func TestVerify(t *testing.T) { onEachBackend(t, verifyJourney) }
+
+func verifyJourney(t *testing.T, db backend) {
+	d, _, pa := startShopOn(t, db)
 	dir := pa.dir
 	runner := &cli{t: t, d: d, dir: dir}
 	runner.token = strings.TrimSpace(pa.ok("--plaintext", "token", "create", "--role", "attestor"))

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attestd/attestd/internal/store/dbtest"
 	"github.com/attestd/attestd/internal/tlog"
 )
 
@@ -25,9 +24,11 @@ func fileSHA(t *testing.T, path string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// TestWalkthrough is the README's five minutes, command by command.
-func TestWalkthrough(t *testing.T) {
-	d := startDaemon(t, dbtest.New(t))
+// TestWalkthrough is the README's five minutes, command by command, on each backend.
+func TestWalkthrough(t *testing.T) { onEachBackend(t, walkthrough) }
+
+func walkthrough(t *testing.T, db backend) {
+	d := startDaemon(t, db.newDatabase(t))
 	dir := t.TempDir()
 	admin := &cli{t: t, d: d, dir: dir, token: d.adminToken(t)}
 
@@ -127,9 +128,11 @@ func TestWalkthrough(t *testing.T) {
 }
 
 // TestBootstrapTokenFromEnvironment: ATTESTD_BOOTSTRAP_TOKEN becomes the server-admin token, no file is written,
-// and a restart on the same database does not bootstrap again.
-func TestBootstrapTokenFromEnvironment(t *testing.T) {
-	url := dbtest.New(t)
+// and a restart on the same database does not bootstrap again; on each backend.
+func TestBootstrapTokenFromEnvironment(t *testing.T) { onEachBackend(t, bootstrapFromEnvironment) }
+
+func bootstrapFromEnvironment(t *testing.T, db backend) {
+	url := db.newDatabase(t)
 	d := startDaemon(t, url, "ATTESTD_BOOTSTRAP_TOKEN=attd_bootstrap-secret-for-tests")
 	if _, err := os.Stat(filepath.Join(d.dataDir, "admin.token")); !os.IsNotExist(err) {
 		t.Fatalf("admin.token written although ATTESTD_BOOTSTRAP_TOKEN was set: %v", err)

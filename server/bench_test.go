@@ -13,8 +13,7 @@ import (
 	"time"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
-	"github.com/attestd/attestd/internal/store/dbtest"
-	"github.com/attestd/attestd/internal/store/postgres"
+	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/tlog"
 	"github.com/attestd/attestd/server"
 )
@@ -44,38 +43,23 @@ func (l *noopLog) VerifierKey() string                           { return "" }
 // BenchmarkSubmit measures Submit on PostgreSQL with 4 KiB ed25519-signed envelopes from 64 concurrent
 // clients, with the Tessera log and, in the same run, with the log replaced by a no-op. Each sub-benchmark
 // reports peak throughput and latency, then latency under an open-loop load at half that peak.
+// BenchmarkStoreSubmit runs the same on SQLite next to PostgreSQL.
 //
 //	go test -run '^$' -bench BenchmarkSubmit -benchtime 4000x ./server/
 func BenchmarkSubmit(b *testing.B) {
 	for _, mode := range []string{"tessera", "noop"} {
-		b.Run("log="+mode, func(b *testing.B) { benchSubmit(b, mode) })
+		b.Run("log="+mode, func(b *testing.B) { benchSubmit(b, openBenchStore(b, "postgres"), mode) })
 	}
 }
 
-func benchSubmit(b *testing.B, mode string) {
-	ctx := context.Background()
-	st, err := postgres.Open(ctx, dbtest.New(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(st.Close)
+// benchSubmit runs BenchmarkSubmit's load on a server over st, with the Tessera log (mode "tessera") or the
+// no-op log ("noop").
+func benchSubmit(b *testing.B, st store.Store, mode string) {
 	var lg server.Log = &noopLog{}
 	if mode == "tessera" {
 		lg = openLogWith(b, b.TempDir(), benchBatchAge(b), benchCheckpointInterval(b))
 	}
-	srv := server.New(server.Config{Store: st, Log: lg})
-	if _, err := srv.Reconcile(ctx); err != nil {
-		b.Fatal(err)
-	}
-	e := &env{t: b, conn: serve(b, srv), store: st}
-	admin, secret, err := server.NewToken("server-admin", 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := st.Bootstrap(ctx, admin); err != nil {
-		b.Fatal(err)
-	}
-	e.admin = secret
+	e := benchServer(b, st, lg)
 	tok := e.project("bench")
 	s := newSigner(b)
 	e.addKey(tok["admin"], s)
@@ -138,6 +122,25 @@ func benchSubmit(b *testing.B, mode string) {
 	wg.Wait()
 	b.ReportMetric(pct(hl, 50), "half-load-p50-ms")
 	b.ReportMetric(pct(hl, 99), "half-load-p99-ms")
+}
+
+// benchServer serves a reconciled server over st and lg on loopback until b ends, with a server-admin token.
+func benchServer(b *testing.B, st store.Store, lg server.Log) *env {
+	ctx := context.Background()
+	srv := server.New(server.Config{Store: st, Log: lg})
+	if _, err := srv.Reconcile(ctx); err != nil {
+		b.Fatal(err)
+	}
+	e := &env{t: b, conn: serve(b, srv), store: st}
+	admin, secret, err := server.NewToken("server-admin", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.Bootstrap(ctx, admin); err != nil {
+		b.Fatal(err)
+	}
+	e.admin = secret
+	return e
 }
 
 func pct(d []time.Duration, p int) float64 {
