@@ -5,6 +5,9 @@
 //	attestd log-key  [flags]   print the log's checkpoint verifier key
 //	attestd verifier-key [flags] print the public key that signs verification summaries (PEM)
 //	attestd audit    [flags]   check the database against the transparency log
+//	attestd backup   --out FILE [flags]   back up the database and the log, while attestd serves
+//	attestd restore  --in FILE [flags]    restore a backup into an empty data directory and database
+//	attestd migrate-data --from URL --to URL   copy the database into another, empty one (SQLite to PostgreSQL)
 //	attestd version
 //
 // Every flag has an environment variable (ATTESTD_ and the flag name in upper case, dashes as underscores);
@@ -40,6 +43,12 @@ Usage:
   attestd verifier-key [flags]
                             print the public key that signs verification summaries (PEM; created on first use)
   attestd audit   [flags]   check the database against the log: exit 0 clean, 1 mismatches, 2 error
+  attestd backup  --out FILE [flags]
+                            write a backup of the database and the log (attestd may be serving)
+  attestd restore --in FILE [flags]
+                            restore a backup into an empty data directory and an empty database
+  attestd migrate-data --from URL --to URL
+                            copy the database into another, empty one, e.g. --from sqlite:PATH --to postgres://...
   attestd version           print the version
 
 Run "attestd serve -h" for the flags.
@@ -62,6 +71,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runVerifierKey(args[1:], getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], getenv, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate-data":
+		return runMigrateData(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "attestd", version)
 		return 0

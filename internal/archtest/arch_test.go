@@ -18,6 +18,7 @@ func TestImportDirection(t *testing.T) {
 		{"attestor", []string{"server", "internal/store", "verifier", "cmd/"}},
 		{"internal/store/...", []string{"server", "api/", "google.golang.org/grpc", "cmd/"}},
 		{"internal/tlog", []string{"server", "api/", "internal/store", "google.golang.org/grpc", "cmd/"}},
+		{"internal/dump/...", []string{"server", "api/", "google.golang.org/grpc", "cmd/"}},
 		{"server", []string{"cmd/"}},
 	}
 	for _, r := range rules {

@@ -240,8 +240,8 @@ type Store interface {
 	ProjectByID(ctx context.Context, id int64) (Project, error)
 	ListProjects(ctx context.Context) ([]Project, error) // by name
 
-	CreateToken(ctx context.Context, tok Token) error                 // ErrAlreadyExists on a duplicate id or hash
-	TokenByHash(ctx context.Context, hash []byte) (Token, error)      // revoked tokens too: the caller decides
+	CreateToken(ctx context.Context, tok Token) error            // ErrAlreadyExists on a duplicate id or hash
+	TokenByHash(ctx context.Context, hash []byte) (Token, error) // revoked tokens too: the caller decides
 	// Authenticate is TokenByHash and the token's project (as ProjectByID would read it, Generation included) in
 	// one read: every call's first. A server-admin token has the zero Project.
 	Authenticate(ctx context.Context, hash []byte) (Token, Project, error)
@@ -326,4 +326,17 @@ type Store interface {
 	AddOrphanLeaves(ctx context.Context, leaves []OrphanLeaf) error
 	// ListOrphanLeaves returns the orphan leaves not yet claimed, ascending by LogIndex.
 	ListOrphanLeaves(ctx context.Context) ([]OrphanLeaf, error)
+
+	// The methods below let an installation be copied whole, from one database to another (attestd backup,
+	// restore and migrate-data; package dump): they read what the methods above do not show, or write what
+	// those would stamp with the current time. attestd's serving path does not use them.
+
+	// CreateProjectAt is CreateProject with the project's creation time given; a zero createdAt means now.
+	CreateProjectAt(ctx context.Context, name string, createdAt time.Time) (Project, error)
+	// BootstrapTokenID returns the id of the token that Bootstrap stored, or ErrNotFound if this database was
+	// never bootstrapped.
+	BootstrapTokenID(ctx context.Context) (string, error)
+	// ScanDecisions returns the decisions of every project with ID > afterID, ascending by ID, at most limit
+	// (as Filter.Limit: zero or less means DefaultPageSize, at most MaxPageSize).
+	ScanDecisions(ctx context.Context, afterID int64, limit int) ([]Decision, error)
 }

@@ -85,6 +85,7 @@ func run(t *testing.T, open func(t *testing.T) (store.Store, Tamperer), withTamp
 		{"List", listTests},
 		{"Related", relatedTests},
 		{"Log", logTests},
+		{"Copy", copyTests},
 		{"Tamper", tamperTests},
 	}
 	for _, g := range groups {
