@@ -226,6 +226,13 @@ func (s *Server) incrementalGather(ctx context.Context, key gatherKey) (gathered
 	if !ok {
 		return gathered{}, false, nil
 	}
+	// Read before the scan: if every leaf handed out by then had its row, the scan saw them all, and the kept
+	// gathering can be carried forward to that many leaves.
+	var next uint64
+	quiet := false
+	if q := s.sequencer(); q != nil {
+		next, quiet = q.quiet()
+	}
 	rows, err := s.store.ScanByLogIndex(ctx, kept.leaves, maxIncrementalLeaves+1)
 	if err != nil {
 		return gathered{}, false, fmt.Errorf("gather candidates: %w", err)
@@ -247,6 +254,9 @@ func (s *Server) incrementalGather(ctx context.Context, key gatherKey) (gathered
 				return gathered{}, false, nil
 			}
 		}
+	}
+	if quiet && next > kept.leaves {
+		s.cache.gathers.Add(key, gatherEntry{leaves: next, result: kept.result})
 	}
 	return kept.result, true, nil
 }
