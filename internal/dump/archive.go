@@ -180,12 +180,17 @@ func readDataFile(dir, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxDataFileBytes+1))
+	return readBounded(f, name, maxDataFileBytes)
+}
+
+// readBounded reads all of r, named name in errors, refusing more than limit bytes.
+func readBounded(r io.Reader, name string, limit int) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxDataFileBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxDataFileBytes)
+	if len(data) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
 	}
 	return data, nil
 }

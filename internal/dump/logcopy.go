@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 
@@ -334,12 +333,5 @@ func readRoot(root *os.Root, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxLogFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxLogFileBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxLogFileBytes)
-	}
-	return data, nil
+	return readBounded(f, name, maxLogFileBytes)
 }
