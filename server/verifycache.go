@@ -17,16 +17,19 @@ import (
 	"github.com/attestd/attestd/verifier"
 )
 
-// Sizes of Verify's caches. An entry of judged is a parsed statement (a few KiB for 100 artifacts), so the
-// largest cache stays in the tens of MiB.
+// Sizes of Verify's caches, bounding their memory. An entry of judged is a parsed statement (about 40 KiB for
+// one with 100 materials and 100 products), a kept gathering holds the digests it asked for (tens of KiB for
+// a chain of 100-artifact steps): each stays under about 100 MiB at the sizes below even when every entry is
+// that large. A decision needs only its few candidates, so a few thousand statements keep hundreds of
+// artifacts' decisions warm.
 const (
-	judgedCacheSize   = 20000
+	judgedCacheSize   = 2048
 	includedCacheSize = 100000
 	layoutCacheSize   = 256
 	keyCacheSize      = 4096
 	decisionCacheSize = 4096
 	snapshotCacheSize = 4096
-	gatherCacheSize   = 4096
+	gatherCacheSize   = 1024
 )
 
 // verifyCache keeps what Verify computes from immutable inputs, so that a second decision over the same
