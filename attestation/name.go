@@ -29,8 +29,8 @@ func CheckName(name string, lim Limits) error {
 
 // checkName is CheckName with the field to report and limits already defaulted.
 func checkName(field, name string, lim Limits) error {
-	if err := checkLimit(LimitNameBytes, field+" bytes", len(name), lim.MaxNameBytes); err != nil {
-		return err
+	if len(name) > lim.MaxNameBytes { // the test first: the field's bytes are only named in the error
+		return checkLimit(LimitNameBytes, field+" bytes", len(name), lim.MaxNameBytes)
 	}
 	if reason := nameProblem(name); reason != "" {
 		return &InputError{Field: field, Reason: fmt.Sprintf("%s %s", quote(name), reason)}
@@ -40,6 +40,17 @@ func checkName(field, name string, lim Limits) error {
 
 // nameProblem returns why name is not canonical, or "".
 func nameProblem(name string) string {
+	if name == "" {
+		return "is empty"
+	}
+	if plainASCII(name) {
+		return "" // no control character, no backslash, no "." or ".." segment, not absolute; ASCII is NFC
+	}
+	return fullNameProblem(name)
+}
+
+// fullNameProblem is nameProblem without the fast path for plain ASCII names.
+func fullNameProblem(name string) string {
 	if name == "" {
 		return "is empty"
 	}
@@ -64,6 +75,32 @@ func nameProblem(name string) string {
 		return "is not in Unicode normalization form NFC"
 	}
 	return ""
+}
+
+// plainASCII reports, in one pass and without allocating, whether name is printable ASCII without a backslash,
+// does not start with "/", and has no "." or ".." segment: a canonical name, whatever nameProblem's other checks
+// would say, so they can be skipped (this is the common case, and names are checked on every Verify).
+func plainASCII(name string) bool {
+	if name[0] == '/' {
+		return false
+	}
+	segStart := 0
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) {
+			c := name[i]
+			if c < 0x20 || c >= 0x7f || c == '\\' {
+				return false
+			}
+			if c != '/' {
+				continue
+			}
+		}
+		if seg := name[segStart:i]; seg == "." || seg == ".." {
+			return false
+		}
+		segStart = i + 1
+	}
+	return true
 }
 
 // firstControl returns the first control character (Unicode category Cc:
