@@ -164,8 +164,3 @@ func (c *command) printUsage(w io.Writer, fs *flag.FlagSet) {
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }
-
-// joinWords joins up to n of args, for messages.
-func joinWords(args []string, n int) string {
-	return strings.Join(args[:min(n, len(args))], " ")
-}

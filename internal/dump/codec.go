@@ -70,14 +70,6 @@ func (t *Tally) addLine(kind string, line []byte) {
 	k.h.Write(line)
 }
 
-// N returns the number of records of kind.
-func (t *Tally) N(kind string) int64 {
-	if k := t.kinds[kind]; k != nil {
-		return k.n
-	}
-	return 0
-}
-
 // Counts returns the count and digest of every kind (kinds without records included, with the digest of
 // nothing).
 func (t *Tally) Counts() map[string]Count {
