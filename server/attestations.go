@@ -127,7 +127,7 @@ func (s *Server) record(ctx context.Context, project string, a store.Attestation
 		s.orphanLeaf(dctx, q, entry, idx)
 		return stored, false, nil
 	}
-	q.settle(idx)
+	q.settleRow(idx, stored)
 	return stored, created, nil
 }
 

@@ -24,9 +24,11 @@ const (
 type gathered struct {
 	// walked and consumed are the digests the walk back asked for as subjects and the consumer pass as
 	// materials; truncated says that a query returned as many rows as it could (so more may exist). They say
-	// what a later attestation must touch to change the result (see incrementalGather).
+	// what a later attestation must touch to change the result (see keptGathering).
 	walked, consumed map[store.Digest]bool
 	truncated        bool
+	// hintSteps are the steps whose newest attestations were asked for as hints: a new one changes them.
+	hintSteps []string
 
 	// related are connected to the artifact by digests: found walking back from it through subjects and
 	// materials, or consuming a digest seen on that walk. Sorted by id.
@@ -181,6 +183,7 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 		if found[st.Name] || !referenced[st.Name] {
 			continue
 		}
+		out.hintSteps = append(out.hintSteps, st.Name)
 		page, err := s.store.ListAttestations(ctx, projectID, store.Filter{Step: st.Name, Limit: stepHintCount})
 		if err != nil {
 			return gathered{}, err
@@ -199,9 +202,6 @@ func (s *Server) gatherCandidates(ctx context.Context, projectID int64, alg, val
 	return out, nil
 }
 
-// maxIncrementalLeaves bounds the leaves incrementalGather reads to learn whether a kept gathering still holds.
-const maxIncrementalLeaves = 100
-
 // gatherKey names a kept gathering: the project, the layout's bytes (whose steps bound the walk) and the
 // artifact's digest.
 type gatherKey struct {
@@ -210,64 +210,76 @@ type gatherKey struct {
 	digest   store.Digest
 }
 
-// gatherEntry is a kept gathering and the number of leaves every one of which had its row when it was made.
+// gatherEntry is a kept gathering and what a later row must touch to change it, hashed as the feed hashes
+// digests: a subject among walked, a material among consumed, or a step among hintSteps.
 type gatherEntry struct {
-	leaves uint64
-	result gathered
+	feed *leafFeed
+	pos  uint64 // the feed's position up to which the gathering is known to hold
+	id   uint64 // names the gathering (decisionKey); kept while it is carried forward
+
+	walked, consumed map[uint64]bool
+	hintSteps        map[string]bool
+	result           gathered
 }
 
-// incrementalGather returns the kept gathering of key if no attestation since could change it: it reads the
-// attestations whose leaves came after it (at most maxIncrementalLeaves of them, of every project) and looks
-// for one of the project that has a subject the walk asked for, or a material the consumer pass asked for;
-// with none, a new gathering would find what the kept one found. Rows below the kept leaf count were all
-// visible when it was made (it is kept only then) and attestd never changes a row.
-func (s *Server) incrementalGather(ctx context.Context, key gatherKey) (gathered, bool, error) {
+// keptGathering returns the kept gathering of key, and its id, if no row settled since it was made could
+// change it: with none of the project's rows since touching what it asked for, a new gathering would find
+// what the kept one found. It reads the sequencer's feed, not the database; a gathering older than the feed
+// remembers is not returned.
+func (s *Server) keptGathering(key gatherKey, feed *leafFeed) (gathered, uint64, bool) {
 	kept, ok := s.cache.gathers.Get(key)
+	if !ok || kept.feed != feed {
+		return gathered{}, 0, false
+	}
+	entries, next, ok := feed.since(kept.pos)
 	if !ok {
-		return gathered{}, false, nil
+		return gathered{}, 0, false
 	}
-	// Read before the scan: if every leaf handed out by then had its row, the scan saw them all, and the kept
-	// gathering can be carried forward to that many leaves.
-	var next uint64
-	quiet := false
-	if q := s.sequencer(); q != nil {
-		next, quiet = q.quiet()
-	}
-	rows, err := s.store.ScanByLogIndex(ctx, kept.leaves, maxIncrementalLeaves+1)
-	if err != nil {
-		return gathered{}, false, fmt.Errorf("gather candidates: %w", err)
-	}
-	if len(rows) > maxIncrementalLeaves {
-		return gathered{}, false, nil
-	}
-	for _, a := range rows {
-		if a.ProjectID != key.project {
+	for _, e := range entries {
+		if e.project != key.project {
 			continue
 		}
-		for _, sub := range a.Subjects {
-			if kept.result.walked[store.Digest{Algorithm: sub.Algorithm, Value: sub.Digest}] {
-				return gathered{}, false, nil
+		if kept.hintSteps[e.step] {
+			return gathered{}, 0, false
+		}
+		for _, h := range e.subjects {
+			if kept.walked[h] {
+				return gathered{}, 0, false
 			}
 		}
-		for _, m := range a.Materials {
-			if kept.result.consumed[store.Digest{Algorithm: m.Algorithm, Value: m.Digest}] {
-				return gathered{}, false, nil
+		for _, h := range e.materials {
+			if kept.consumed[h] {
+				return gathered{}, 0, false
 			}
 		}
 	}
-	if quiet && next > kept.leaves {
-		s.cache.gathers.Add(key, gatherEntry{leaves: next, result: kept.result})
+	if next > kept.pos {
+		kept.pos = next
+		s.cache.gathers.Add(key, kept)
 	}
-	return kept.result, true, nil
+	return kept.result, kept.id, true
 }
 
-// keepGathering keeps g for key if it may be reused: made while every leaf handed out had its row (leaves
-// before and after the same), complete, and without hints (which depend on every attestation of a step).
-func (s *Server) keepGathering(key gatherKey, g gathered, leavesBefore, leavesAfter uint64, quiet bool) {
-	if !quiet || leavesBefore != leavesAfter || g.truncated || len(g.hints) > 0 {
-		return
+// keepGathering keeps g for key, made from rows all visible at the feed's position pos, and returns its id; 0
+// when it may not be kept: a query returned as many rows as it could (more may exist beyond them).
+func (s *Server) keepGathering(key gatherKey, feed *leafFeed, pos uint64, g gathered) uint64 {
+	if g.truncated {
+		return 0
 	}
-	s.cache.gathers.Add(key, gatherEntry{leaves: leavesBefore, result: g})
+	e := gatherEntry{feed: feed, pos: pos, id: s.cache.gatherSeq.Add(1), result: g,
+		walked: make(map[uint64]bool, len(g.walked)), consumed: make(map[uint64]bool, len(g.consumed)),
+		hintSteps: make(map[string]bool, len(g.hintSteps))}
+	for d := range g.walked {
+		e.walked[feed.digestHash(d)] = true
+	}
+	for d := range g.consumed {
+		e.consumed[feed.digestHash(d)] = true
+	}
+	for _, st := range g.hintSteps {
+		e.hintSteps[st] = true
+	}
+	s.cache.gathers.Add(key, e)
+	return e.id
 }
 
 func candidateLimit(got int) error {

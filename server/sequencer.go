@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/tlog"
 )
 
@@ -35,13 +36,16 @@ type sequencer struct {
 	stuck    map[uint64]bool   // lower bounds of appends that failed: their leaf may exist all the same
 	inflight map[uint64]bool   // indices returned and not yet settled
 	orphans  map[string]uint64 // entry -> index of leaves without rows, claimable by a retry
+
+	feed *leafFeed // the rows settled, in order (see leafFeed)
 }
 
 func newSequencer(log Log, size uint64, orphans map[string]uint64) *sequencer {
 	if orphans == nil {
 		orphans = map[string]uint64{}
 	}
-	return &sequencer{log: log, next: size, tickets: map[uint64]int{}, stuck: map[uint64]bool{}, inflight: map[uint64]bool{}, orphans: orphans}
+	return &sequencer{log: log, next: size, tickets: map[uint64]int{}, stuck: map[uint64]bool{}, inflight: map[uint64]bool{}, orphans: orphans,
+		feed: newLeafFeed()}
 }
 
 // sequence returns the log index for entry: an orphan leaf with the same entry if there is one, otherwise a
@@ -84,6 +88,12 @@ func (q *sequencer) settle(index uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.inflight, index)
+}
+
+// settleRow settles index, whose attestation row a committed, and puts the row in the feed.
+func (q *sequencer) settleRow(index uint64, a store.Attestation) {
+	q.feed.add(q.feed.entryOf(a))
+	q.settle(index)
 }
 
 // orphan makes index claimable again by a retry of entry (its row did not commit). Call settle as well once

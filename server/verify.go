@@ -140,28 +140,29 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 
 // decideArtifact gathers the candidates of the decision about the artifact alg:value, judges them and runs the
 // engine on in (its Layout, Now, Artifact and Keys set), returning the engine's decision and why candidates
-// did not count. A decision made while the log was quiet is kept (see decisionKey) and returned again as long as
+// did not count. A decision over a kept gathering is kept (see decisionKey) and returned again as long as
 // nothing it depends on has changed.
 func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored store.Layout, in verifier.Input,
 	alg, value string, pol verifier.Policy, keys []store.Key) (verifier.Decision, []string, error) {
 	if err := s.requireLog(); err != nil {
 		return verifier.Decision{}, nil, err
 	}
-	_, cp, err := s.log.Checkpoint(ctx)
+	cands, gathering, err := s.gather(ctx, proj.ID, stored.ID, alg, value, in.Layout)
 	if err != nil {
-		return verifier.Decision{}, nil, fmt.Errorf("%w: %v", errLogUnavailable, err)
+		return verifier.Decision{}, nil, err
 	}
-	key, cacheable := s.decisionKey(proj, in, alg, value, pol, stored, keys, cp.Size)
-	if cacheable && in.Now.Before(in.Layout.Expires) {
+	key, keep := decisionKeyOf(proj, in, alg, value, pol, stored, keys, gathering)
+	if keep && in.Now.Before(in.Layout.Expires) {
 		if hit, ok := s.cache.decisions.Get(key); ok {
 			return hit.d, hit.notLogged, nil
 		}
 	}
-	cands, err := s.gather(ctx, proj.ID, stored.ID, alg, value, in.Layout)
+	_, cp, err := s.log.Checkpoint(ctx)
 	if err != nil {
-		return verifier.Decision{}, nil, err
+		return verifier.Decision{}, nil, fmt.Errorf("%w: %v", errLogUnavailable, err)
 	}
-	candidates, notLogged, err := s.judge(ctx, proj, keys, cp, cands.all())
+	all := cands.all()
+	candidates, notLogged, err := s.judge(ctx, proj, keys, cp, all)
 	if err != nil {
 		return verifier.Decision{}, nil, err
 	}
@@ -170,34 +171,42 @@ func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored 
 	if err != nil {
 		return verifier.Decision{}, nil, err
 	}
-	if after, ok := s.decisionKey(proj, in, alg, value, pol, stored, keys, cp.Size); cacheable && ok && after == key {
+	if keep && coveredBy(all, cp.Size) {
 		s.cache.decisions.Add(key, decisionEntry{d: d, notLogged: notLogged})
 	}
 	return d, notLogged, nil
 }
 
-// gather returns the candidates of the decision: a kept gathering if no attestation since changes it, else a
-// new one, kept in turn when the log was quiet.
-func (s *Server) gather(ctx context.Context, projectID int64, layoutID, alg, value string, layout *verifier.Layout) (gathered, error) {
-	key := gatherKey{project: projectID, layoutID: layoutID, digest: store.Digest{Algorithm: alg, Value: value}}
-	if g, ok, err := s.incrementalGather(ctx, key); err != nil || ok {
-		return g, err
+// coveredBy reports whether the leaf of every attestation is below size.
+func coveredBy(atts []store.Attestation, size uint64) bool {
+	for _, a := range atts {
+		if a.LogIndex == nil || *a.LogIndex >= size {
+			return false
+		}
 	}
+	return true
+}
+
+// gather returns the candidates of the decision and the id of their kept gathering (0 if not kept): a kept
+// gathering if no attestation since changes it, else a new one, kept in turn if it may be. Without a
+// sequencer (another replica writes the log) nothing is kept.
+func (s *Server) gather(ctx context.Context, projectID int64, layoutID, alg, value string, layout *verifier.Layout) (gathered, uint64, error) {
 	q := s.sequencer()
-	var before, after uint64
-	quietBefore, quietAfter := false, false
-	if q != nil {
-		before, quietBefore = q.quiet()
+	if q == nil {
+		g, err := s.gatherCandidates(ctx, projectID, alg, value, layout)
+		return g, 0, err
 	}
+	key := gatherKey{project: projectID, layoutID: layoutID, digest: store.Digest{Algorithm: alg, Value: value}}
+	if g, id, ok := s.keptGathering(key, q.feed); ok {
+		return g, id, nil
+	}
+	// Read before gathering: a row the queries below cannot see yet settles after this position.
+	pos := q.feed.position()
 	g, err := s.gatherCandidates(ctx, projectID, alg, value, layout)
 	if err != nil {
-		return gathered{}, err
+		return gathered{}, 0, err
 	}
-	if q != nil {
-		after, quietAfter = q.quiet()
-	}
-	s.keepGathering(key, g, before, after, quietBefore && quietAfter)
-	return g, nil
+	return g, s.keepGathering(key, q.feed, pos, g), nil
 }
 
 // parseStoredLayout returns the stored layout parsed, once per process for each layout's bytes. Its

@@ -514,6 +514,15 @@ func TestVerifyKeptDecisions(t *testing.T) {
 	if d.GetLayoutName() != "strict" {
 		t.Fatalf("decided under layout %q", d.GetLayoutName())
 	}
+	// Unrelated attestations change nothing: the same denial.
+	for i := range 3 {
+		e.submitLogged(t, tok["attestor"], linkStatement("package", map[string]string{"x.tar": sha(fmt.Sprint("x tar ", i))},
+			map[string]string{"x.deb": sha(fmt.Sprint("x deb ", i))}), fn.signer)
+		wantDenied(t, verify(), `step "build" has no attestation`)
+	}
+	// A build of something else: the step's newest attestations, taken to explain the denial, changed.
+	e.submitLogged(t, tok["attestor"], linkStatement("build", nil, map[string]string{"app.tar": sha("another tar")}), fn.signer)
+	wantDenied(t, verify(), `step "build": none of its attestations is connected to this artifact by digests`)
 	// The build is recorded: a new leaf, a new decision.
 	e.submitLogged(t, tok["attestor"], linkStatement("build", nil, map[string]string{"app.tar": tar}), fn.signer)
 	if d := verify(); !d.GetAllowed() {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -45,9 +46,9 @@ const (
 //   - layouts: parsed layouts by the sha256 of their signed bytes.
 //   - keys: parsed public keys by their PEM.
 //   - snapshots: each project's policies, keys and active layouts, as of its generation (store.Project).
-//   - gathers: the candidates gathered for an artifact under a layout, made while the log was quiet, reused
-//     while no later attestation touches a digest the gathering asked for (incrementalGather).
-//   - decisions: whole decisions, by everything they depend on (decisionKey), made while the log was quiet.
+//   - gathers: the candidates gathered for an artifact under a layout, reused while no attestation settled
+//     since touches a digest or a step the gathering asked for (keptGathering).
+//   - decisions: whole decisions, by everything they depend on (decisionKey), a kept gathering among them.
 //
 // Every cached value is shared between requests and must not be modified.
 type verifyCache struct {
@@ -58,21 +59,23 @@ type verifyCache struct {
 	decisions *lru.Cache[decisionKey, decisionEntry]
 	snapshots *lru.Cache[int64, *projectSnapshot]
 	gathers   *lru.Cache[gatherKey, gatherEntry]
+
+	gatherSeq atomic.Uint64 // the last id given to a kept gathering
 }
 
 // decisionKey is everything a decision depends on but the clock: the artifact, the policy that covers it, the
-// layout (its bytes and its leaf), the project's keys with their validity, the number of leaves and the size
-// of the checkpoint that candidates must be proved against. The leaves stand for the attestations: none can
-// be added without one. A key is only made while every leaf handed out is settled (its row visible), so that
-// no row with an index below the leaf count can still appear. The clock matters only through the layout's
-// expiry, which the caller checks before using a cached decision.
+// layout (its bytes and its leaf), the project's keys with their validity, and the kept gathering of its
+// candidates, which stands for the attestations: it is carried forward only while no attestation settled
+// since could change it. A decision is kept only when every candidate was covered by the checkpoint it was
+// proved against: the log only grows, so a later checkpoint covers them too and judges them alike. The clock
+// matters only through the layout's expiry, which the caller checks before using a kept decision.
 type decisionKey struct {
 	project                  int64
 	kind, name, digest       string
 	policy, layout, layoutID string
 	layoutIndex              uint64
 	keys                     string
-	leaves, checkpoint       uint64
+	gathering                uint64
 }
 
 // decisionEntry is a cached decision and why candidates did not count.
@@ -131,22 +134,18 @@ func keySetFingerprint(pubs []*attestation.PublicKey) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// decisionKey returns the key of the decision about alg:value, and false when the decision may not be kept:
-// no sequencer (another replica writes the log) or leaves not yet settled.
-func (s *Server) decisionKey(proj store.Project, in verifier.Input, alg, value string, pol verifier.Policy,
-	stored store.Layout, keys []store.Key, checkpoint uint64) (decisionKey, bool) {
-	q := s.sequencer()
-	if q == nil || stored.LogIndex == nil {
-		return decisionKey{}, false
-	}
-	leaves, quiet := q.quiet()
-	if !quiet {
+// decisionKey returns the key of the decision about alg:value whose candidates are the kept gathering named
+// gathering, and false when the decision may not be kept: the gathering was not kept (0), or the layout has no
+// leaf.
+func decisionKeyOf(proj store.Project, in verifier.Input, alg, value string, pol verifier.Policy,
+	stored store.Layout, keys []store.Key, gathering uint64) (decisionKey, bool) {
+	if gathering == 0 || stored.LogIndex == nil {
 		return decisionKey{}, false
 	}
 	return decisionKey{
 		project: proj.ID, kind: pol.Kind, name: in.Artifact.Name, digest: alg + ":" + value,
 		policy: pol.Name + "\x00" + pol.Match, layout: pol.Layout, layoutID: stored.ID, layoutIndex: *stored.LogIndex,
-		keys: keysFingerprint(keys), leaves: leaves, checkpoint: checkpoint,
+		keys: keysFingerprint(keys), gathering: gathering,
 	}, true
 }
 
