@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/attestd/attestd/internal/tlog"
 )
@@ -82,14 +83,25 @@ func walkthrough(t *testing.T, db backend) {
 		t.Fatal(err)
 	}
 	vkey := strings.TrimSpace(string(keyOut))
-	cpResp, err := http.Get("http://" + d.httpAddr + "/log/checkpoint")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cpRaw, _ := io.ReadAll(cpResp.Body)
-	cpResp.Body.Close()
-	if cp, err := tlog.VerifyCheckpoint(cpRaw, vkey); err != nil || cp.Size < 1 {
-		t.Fatalf("/log/checkpoint with the key from attestd log-key: %+v %v\n%s", cp, err, cpRaw)
+	// The log publishes checkpoints on its own schedule (every 200 ms by default): a client that wants the one
+	// covering its leaf asks again, as this does, for a few seconds at most.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		cpResp, err := http.Get("http://" + d.httpAddr + "/log/checkpoint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpRaw, _ := io.ReadAll(cpResp.Body)
+		cpResp.Body.Close()
+		cp, err := tlog.VerifyCheckpoint(cpRaw, vkey)
+		if err != nil {
+			t.Fatalf("/log/checkpoint with the key from attestd log-key: %v\n%s", err, cpRaw)
+		}
+		if cp.Size >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/log/checkpoint still covers no leaf after 10 s:\n%s", cpRaw)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "log.pub"), []byte(vkey+"\n"), 0o644); err != nil {
 		t.Fatal(err)
