@@ -19,6 +19,7 @@ func TestImportDirection(t *testing.T) {
 		{"internal/store/...", []string{"server", "api/", "google.golang.org/grpc", "cmd/"}},
 		{"internal/tlog", []string{"server", "api/", "internal/store", "google.golang.org/grpc", "cmd/"}},
 		{"internal/dump/...", []string{"server", "api/", "google.golang.org/grpc", "cmd/"}},
+		{"internal/rekor", []string{"server", "api/", "internal/store", "internal/tlog", "attestor", "verifier", "cmd/", "google.golang.org/grpc"}},
 		{"server", []string{"cmd/"}},
 	}
 	for _, r := range rules {

@@ -14,11 +14,19 @@ import (
 
 	"github.com/attestd/attestd/internal/dump"
 	"github.com/attestd/attestd/internal/dump/dumptest"
+	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/tlog"
 )
 
 // backupOf writes a backup of a populated installation and returns it with the source.
 func backupOf(t *testing.T) ([]byte, dumptest.Installation, dump.Manifest) {
+	t.Helper()
+	_, archive, in, m := backupWithStore(t)
+	return archive, in, m
+}
+
+// backupWithStore is backupOf, with the source's store.
+func backupWithStore(t *testing.T) (store.Store, []byte, dumptest.Installation, dump.Manifest) {
 	t.Helper()
 	src, in := source(t)
 	var buf bytes.Buffer
@@ -27,11 +35,11 @@ func backupOf(t *testing.T) ([]byte, dumptest.Installation, dump.Manifest) {
 	if err != nil {
 		t.Fatalf("Backup: %v", err)
 	}
-	return buf.Bytes(), in, m
+	return src, buf.Bytes(), in, m
 }
 
 func TestBackupCheckRestore(t *testing.T) {
-	archive, in, m := backupOf(t)
+	src, archive, in, m := backupWithStore(t)
 	if m.Format != dump.FormatV1 || m.Backend != "sqlite" || m.Log.TreeSize != in.LogSize || m.Log.Origin != dumptest.Origin ||
 		m.Database.Records[dump.KindAttestation].Records != int64(len(in.Attestations)) {
 		t.Errorf("manifest: %+v", m)
@@ -64,6 +72,9 @@ func TestBackupCheckRestore(t *testing.T) {
 		}
 	}
 	auditClean(t, dst, dataDir, logDir)
+	// Every row, anchors in each state and the projects' Rekor settings included.
+	checkAnchorStates(t, in)
+	dumptest.Compare(t, src, dst)
 
 	// Restore never overwrites: a second restore into the same directories fails on the first file.
 	err = dump.Restore(t.Context(), bytes.NewReader(archive), checked, dump.RestoreConfig{Store: newSQLite(t), DataDir: dataDir, LogDir: logDir})

@@ -22,16 +22,20 @@
 // The records come in this order, which is also the order in which a target must receive them:
 //
 //  1. bootstrap (if the database was bootstrapped) and the server-admin tokens;
-//  2. for each project, by name: the project, its tokens, its keys, its layouts (each name's versions from 1
-//     up) and its policies;
+//  2. for each project, by name: the project (with its Rekor settings), its tokens, its keys, its layouts (each
+//     name's versions from 1 up) and its policies;
 //  3. the decisions, oldest first;
-//  4. the attestations that have a log index, ascending by log index;
+//  4. the attestations that have a log index, ascending by log index, each with its anchor in Rekor if it has
+//     one (pending, done or failed, every field as it was);
 //  5. the orphan leaves, ascending by log index;
 //  6. the watermark, which ends every export: an export without it is incomplete.
 //
 // Attestation rows without a log index (written behind attestd's back, or before the log existed; reads
 // never show them and attestd audit reports them) are not exported: Stats counts them. Layouts without a log
 // index cannot be imported through a store and make Export fail.
+//
+// A target gets the projects' Rekor settings only with the watermark, after the attestations: set earlier,
+// they would make the target record anchors of its own for the attestations it receives.
 //
 // A Tally counts and digests the records of each kind; two exports with equal tallies hold the same rows.
 // Copy and Restore read the target back after writing it and fail (MismatchError) unless its tally equals

@@ -91,6 +91,7 @@ func TestCopy(t *testing.T) {
 					t.Errorf("%s: source %+v, target %+v; want %d records", kind, rep.Source[kind], rep.Target[kind], n)
 				}
 			}
+			checkAnchorStates(t, in)
 			dumptest.Compare(t, src, dst)
 			after := auditClean(t, dst, in.DataDir, in.LogDir)
 			if after.Rows != before.Rows || after.Leaves != before.Leaves || len(after.Orphans) != 1 {
@@ -189,6 +190,21 @@ func TestExportFileRoundTrip(t *testing.T) {
 		t.Errorf("read back: %v", diff)
 	}
 	dumptest.Compare(t, src, dst)
+}
+
+// checkAnchorStates fails t unless the installation has what its copy must carry over: anchors in every
+// state, attestations without one, Rekor settings on one project and a policy that requires Rekor.
+func checkAnchorStates(t *testing.T, in dumptest.Installation) {
+	t.Helper()
+	states := map[string]int{}
+	for _, a := range in.Anchors {
+		states[a.State]++
+	}
+	if states[store.AnchorPending] == 0 || states[store.AnchorDone] < 2 || states[store.AnchorFailed] == 0 ||
+		len(in.Anchors) >= len(in.Attestations) {
+		t.Errorf("the installation has anchors %v of %d attestations; want each state, and attestations without",
+			states, len(in.Attestations))
+	}
 }
 
 func total(counts map[string]dump.Count) int64 {

@@ -106,7 +106,7 @@ func exportProject(ctx context.Context, src store.Store, p store.Project, orphan
 	if err != nil {
 		return err
 	}
-	if err := emit(Record{Kind: KindProject, Project: &Project{Name: p.Name, CreatedAt: utc(p.CreatedAt)}}); err != nil {
+	if err := emit(projectRecord(p)); err != nil {
 		return err
 	}
 	tokens, err := src.ListTokens(ctx, p.ID)
@@ -179,7 +179,9 @@ func exportDecisions(ctx context.Context, src store.Store, names map[int64]strin
 	}
 }
 
-// exportAttestations emits the logged attestations of the listed projects, ascending by log index.
+// exportAttestations emits the logged attestations of the listed projects, ascending by log index, each with
+// its anchor. The anchors of a page are read after the page: an anchor is committed with its attestation, so
+// every attestation read that has one has it then, and exports it as it is at that moment.
 func exportAttestations(ctx context.Context, src store.Store, names map[int64]string, orphans map[uint64]store.OrphanLeaf, emit func(Record) error) error {
 	var from uint64
 	for {
@@ -187,11 +189,19 @@ func exportAttestations(ctx context.Context, src store.Store, names map[int64]st
 		if err != nil {
 			return err
 		}
+		anchors, err := anchorsOf(ctx, src, page, names)
+		if err != nil {
+			return err
+		}
 		for _, a := range page {
 			from = *a.LogIndex + 1
 			delete(orphans, *a.LogIndex)
 			if name, ok := names[a.ProjectID]; ok {
-				if err := emit(attestationRecord(a, name)); err != nil {
+				var anchor *store.Anchor
+				if an, ok := anchors[anchorKey{a.ProjectID, a.ID}]; ok {
+					anchor = &an
+				}
+				if err := emit(attestationRecord(a, name, anchor)); err != nil {
 					return err
 				}
 			}
@@ -200,6 +210,34 @@ func exportAttestations(ctx context.Context, src store.Store, names map[int64]st
 			return nil
 		}
 	}
+}
+
+// anchorKey names an anchor: the project and the attestation id.
+type anchorKey struct {
+	projectID int64
+	id        string
+}
+
+// anchorsOf reads the anchors of the attestations in page of the listed projects: one GetAnchors for each
+// project of the page (a page is far below store.MaxGetAttestations).
+func anchorsOf(ctx context.Context, src store.Store, page []store.Attestation, names map[int64]string) (map[anchorKey]store.Anchor, error) {
+	ids := map[int64][]string{}
+	for _, a := range page {
+		if _, ok := names[a.ProjectID]; ok {
+			ids[a.ProjectID] = append(ids[a.ProjectID], a.ID)
+		}
+	}
+	out := map[anchorKey]store.Anchor{}
+	for projectID, list := range ids {
+		anchors, err := src.GetAnchors(ctx, projectID, list)
+		if err != nil {
+			return nil, err
+		}
+		for _, an := range anchors {
+			out[anchorKey{projectID, an.AttestationID}] = an
+		}
+	}
+	return out, nil
 }
 
 // countUnlogged counts the attestation rows without a log index.

@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,9 +17,14 @@ const orphanBatch = 1000
 // target's invariants hold as if attestd had written the rows: versions assigned in order, log indices
 // unique, every row checked. Records must come in the order of the format (as Export and Read give them),
 // into an empty store (see CheckEmpty). An Importer is not safe for concurrent use.
+//
+// The projects' Rekor settings are set last, with the watermark: InsertAttestation records an anchor for
+// every attestation of a project that has them, and the target must hold the anchors of the export (written
+// with InsertAnchor, as they were), no more.
 type Importer struct {
 	st          store.Store
 	projects    map[string]int64   // name -> id in the target
+	rekor       []*Project         // the projects with Rekor settings, set with the watermark
 	bootstrapID string             // from the bootstrap record
 	booted      bool               // the bootstrap token was stored
 	orphans     []store.OrphanLeaf // not yet recorded
@@ -107,6 +113,9 @@ func (im *Importer) project(ctx context.Context, p *Project) error {
 		return err
 	}
 	im.projects[p.Name] = got.ID
+	if p.RekorURL != "" {
+		im.rekor = append(im.rekor, p)
+	}
 	return nil
 }
 
@@ -202,6 +211,9 @@ func (im *Importer) attestation(ctx context.Context, a *Attestation) error {
 	if !created {
 		return fmt.Errorf("attestation %s of project %q twice", a.ID, a.Project)
 	}
+	if a.Anchor != nil {
+		return im.st.InsertAnchor(ctx, a.Anchor.store(id, a.ID))
+	}
 	return nil
 }
 
@@ -216,11 +228,21 @@ func (im *Importer) flushOrphans(ctx context.Context) error {
 	return nil
 }
 
-// watermark records the last orphans and the watermark. It is the last write, and durable: a commit that
-// waits for the disk also makes the decisions written before it durable.
+// watermark records the last orphans, the projects' Rekor settings (now that every attestation is in) and
+// the watermark. That is the last write, and durable: a commit that waits for the disk also makes the
+// decisions written before it durable.
 func (im *Importer) watermark(ctx context.Context, size uint64) error {
 	if err := im.flushOrphans(ctx); err != nil {
 		return err
+	}
+	for _, p := range im.rekor {
+		got, err := im.st.SetProjectRekor(ctx, im.projects[p.Name], p.RekorURL, p.RekorPublicKey)
+		if err != nil {
+			return fmt.Errorf("project %q: %w", p.Name, err)
+		}
+		if got.RekorURL != p.RekorURL || !bytes.Equal(got.RekorPublicKey, p.RekorPublicKey) {
+			return fmt.Errorf("project %q: the target stored other Rekor settings", p.Name)
+		}
 	}
 	if err := im.st.SetLogWatermark(ctx, size); err != nil {
 		return err

@@ -50,10 +50,13 @@ type Bootstrap struct {
 	TokenID string `json:"token_id"`
 }
 
-// Project is a tenant.
+// Project is a tenant, with its Rekor settings (none if RekorURL is empty). The target gets the settings only
+// after the attestations (see Importer), so that it records no anchor that the export does not have.
 type Project struct {
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+	Name           string    `json:"name"`
+	CreatedAt      time.Time `json:"created_at"`
+	RekorURL       string    `json:"rekor_url,omitempty"`
+	RekorPublicKey []byte    `json:"rekor_public_key,omitempty"`
 }
 
 // Token is a bearer token as stored (the sha256 of its secret); Project is empty for server-admin tokens.
@@ -99,14 +102,15 @@ type Layout struct {
 
 // Policy binds artifacts to a layout.
 type Policy struct {
-	Project   string    `json:"project"`
-	Name      string    `json:"name"`
-	Kind      string    `json:"kind"`
-	Match     string    `json:"match"`
-	Layout    string    `json:"layout"`
-	SetterID  string    `json:"setter_id,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Project      string    `json:"project"`
+	Name         string    `json:"name"`
+	Kind         string    `json:"kind"`
+	Match        string    `json:"match"`
+	Layout       string    `json:"layout"`
+	RequireRekor bool      `json:"require_rekor,omitempty"`
+	SetterID     string    `json:"setter_id,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // Decision is one recorded answer of Verify.
@@ -131,7 +135,8 @@ type Artifact struct {
 	Digest    string `json:"digest"`
 }
 
-// Attestation is an accepted envelope, its bytes verbatim, with what was indexed from it.
+// Attestation is an accepted envelope, its bytes verbatim, with what was indexed from it, and its anchor in
+// Rekor if it has one.
 type Attestation struct {
 	Project       string     `json:"project"`
 	ID            string     `json:"id"`
@@ -146,6 +151,19 @@ type Attestation struct {
 	SubmitterID   string     `json:"submitter_id,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
 	LogIndex      uint64     `json:"log_index"`
+	Anchor        *Anchor    `json:"anchor,omitempty"`
+}
+
+// Anchor is the state of an attestation's upload to Rekor (store.Anchor), every field as it was: a pending
+// anchor stays due in the target, a done one keeps the entry Rekor returned.
+type Anchor struct {
+	State         string    `json:"state"`
+	Attempts      int       `json:"attempts,omitempty"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LastError     string    `json:"last_error,omitempty"`
+	Entry         []byte    `json:"entry,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Orphan is a log leaf without a row, not yet claimed.
@@ -221,9 +239,15 @@ func layoutRecord(l store.Layout, project string) Record {
 		PusherID: l.PusherID, CreatedAt: utc(l.CreatedAt), LogIndex: *l.LogIndex}}
 }
 
+func projectRecord(p store.Project) Record {
+	return Record{Kind: KindProject, Project: &Project{Name: p.Name, CreatedAt: utc(p.CreatedAt),
+		RekorURL: p.RekorURL, RekorPublicKey: noneIfEmpty(p.RekorPublicKey)}}
+}
+
 func policyRecord(p store.Policy, project string) Record {
 	return Record{Kind: KindPolicy, Policy: &Policy{Project: project, Name: p.Name, Kind: p.Kind, Match: p.Match,
-		Layout: p.Layout, SetterID: p.SetterID, CreatedAt: utc(p.CreatedAt), UpdatedAt: utc(p.UpdatedAt)}}
+		Layout: p.Layout, RequireRekor: p.RequireRekor, SetterID: p.SetterID, CreatedAt: utc(p.CreatedAt),
+		UpdatedAt: utc(p.UpdatedAt)}}
 }
 
 func decisionRecord(d store.Decision, project string) Record {
@@ -244,12 +268,19 @@ func artifactRecords(list []store.Artifact) []Artifact {
 	return out
 }
 
-func attestationRecord(a store.Attestation, project string) Record {
-	return Record{Kind: KindAttestation, Attestation: &Attestation{Project: project, ID: a.ID, Envelope: a.Envelope,
+// attestationRecord is a with its anchor, if it has one (anchor nil: none).
+func attestationRecord(a store.Attestation, project string, anchor *store.Anchor) Record {
+	r := Record{Kind: KindAttestation, Attestation: &Attestation{Project: project, ID: a.ID, Envelope: a.Envelope,
 		PayloadType: a.PayloadType, StatementType: a.StatementType, PredicateType: a.PredicateType, Step: a.Step,
 		Subjects: artifactRecords(a.Subjects), Materials: artifactRecords(a.Materials),
 		SignerKeyIDs: noneIfEmpty(a.SignerKeyIDs), SubmitterID: a.SubmitterID, CreatedAt: utc(a.CreatedAt),
 		LogIndex: *a.LogIndex}}
+	if anchor != nil {
+		r.Attestation.Anchor = &Anchor{State: anchor.State, Attempts: anchor.Attempts,
+			NextAttemptAt: utc(anchor.NextAttemptAt), LastError: anchor.LastError, Entry: noneIfEmpty(anchor.Entry),
+			CreatedAt: utc(anchor.CreatedAt), UpdatedAt: utc(anchor.UpdatedAt)}
+	}
+	return r
 }
 
 // Conversions to the store's types, for a project with id projectID.
@@ -274,7 +305,7 @@ func (l *Layout) store(projectID int64) store.Layout {
 
 func (p *Policy) store(projectID int64) store.Policy {
 	return store.Policy{ProjectID: projectID, Name: p.Name, Kind: p.Kind, Match: p.Match, Layout: p.Layout,
-		SetterID: p.SetterID, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		RequireRekor: p.RequireRekor, SetterID: p.SetterID, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 func (d *Decision) store(projectID int64) store.Decision {
@@ -300,4 +331,10 @@ func (a *Attestation) store(projectID int64) store.Attestation {
 		StatementType: a.StatementType, PredicateType: a.PredicateType, Step: a.Step,
 		Subjects: storeArtifacts(a.Subjects), Materials: storeArtifacts(a.Materials),
 		SignerKeyIDs: a.SignerKeyIDs, SubmitterID: a.SubmitterID, CreatedAt: a.CreatedAt, LogIndex: &index}
+}
+
+func (a *Anchor) store(projectID int64, attestationID string) store.Anchor {
+	return store.Anchor{ProjectID: projectID, AttestationID: attestationID, State: a.State, Attempts: a.Attempts,
+		NextAttemptAt: a.NextAttemptAt, LastError: a.LastError, Entry: a.Entry, CreatedAt: a.CreatedAt,
+		UpdatedAt: a.UpdatedAt}
 }

@@ -1,8 +1,8 @@
 // Package store defines what attestd keeps in its database and the one interface every backend implements.
 //
-// The PostgreSQL backend lives in store/postgres; the embedded SQLite backend (a later issue) will live in
-// store/sqlite. Both must pass the conformance suite in store/storetest, which is the executable definition of
-// the contract written in the comments below.
+// The PostgreSQL backend lives in store/postgres, the embedded SQLite backend in store/sqlite. Both must pass
+// the conformance suite in store/storetest, which is the executable definition of the contract written in the
+// comments below.
 //
 // A Store never returns gRPC status errors: it returns the sentinel errors of this package (wrapped with
 // context), and the server maps them to codes in one place. Every method that reads project data takes the
@@ -44,10 +44,15 @@ type Project struct {
 	ID        int64
 	Name      string
 	CreatedAt time.Time
-	// Generation grows whenever a key, layout or policy of the project is added, changed or removed, in the
-	// same transaction: what was derived from those rows stays valid while it is unchanged. Attestations,
-	// tokens and decisions leave it alone.
+	// Generation grows whenever a key, layout or policy of the project is added, changed or removed, and
+	// whenever its Rekor settings are set (SetProjectRekor), in the same transaction: what was derived from
+	// those rows stays valid while it is unchanged. Attestations, anchors, tokens and decisions leave it alone.
 	Generation int64
+	// RekorURL is the Rekor server that the project's attestations are anchored in; "" means that anchoring
+	// is off. RekorPublicKey is that server's public key (PEM), which verifies its entries offline; empty
+	// when RekorURL is. Both are set by SetProjectRekor.
+	RekorURL       string
+	RekorPublicKey []byte
 }
 
 // Token is a bearer token as stored: only the sha256 of the secret is kept.
@@ -114,9 +119,11 @@ type Policy struct {
 	Kind      string // "image", "file" or "package"
 	Match     string // the pattern, checked by the server
 	Layout    string // the name of a layout of the project
-	SetterID  string // token id of whoever set it last
-	CreatedAt time.Time
-	UpdatedAt time.Time // when it was last set; CreatedAt until it is replaced
+	// RequireRekor: Verify accepts an attestation for this policy only if its anchor is done (it is in Rekor).
+	RequireRekor bool
+	SetterID     string // token id of whoever set it last
+	CreatedAt    time.Time
+	UpdatedAt    time.Time // when it was last set; CreatedAt until it is replaced
 }
 
 // MaxPoliciesPerProject bounds the policies of one project (SetPolicy's max).
@@ -182,7 +189,7 @@ const (
 	MaxRelatedDigests = 10000
 	// MaxRelatedRows bounds the rows of one RelatedAttestations call.
 	MaxRelatedRows = 10001
-	// MaxGetAttestations bounds the ids of one GetAttestations call.
+	// MaxGetAttestations bounds the ids of one GetAttestations (or GetAnchors) call.
 	MaxGetAttestations = 1000
 )
 
@@ -239,6 +246,13 @@ type Store interface {
 	ProjectByName(ctx context.Context, name string) (Project, error)
 	ProjectByID(ctx context.Context, id int64) (Project, error)
 	ListProjects(ctx context.Context) ([]Project, error) // by name
+	// SetProjectRekor sets the project's RekorURL and RekorPublicKey and returns the project as stored; url ""
+	// turns anchoring off and clears the key, whatever publicKeyPEM is. The same statement raises Generation.
+	// From then on InsertAttestation follows the new setting; the anchors recorded before are left as they
+	// are. ErrNotFound if the project does not exist; settings that CheckRekorSettings refuses (longer than
+	// MaxRekorURL or MaxRekorPublicKey, a url that is not text) are an error (a caller bug). The store parses
+	// neither.
+	SetProjectRekor(ctx context.Context, projectID int64, url string, publicKeyPEM []byte) (Project, error)
 
 	CreateToken(ctx context.Context, tok Token) error            // ErrAlreadyExists on a duplicate id or hash
 	TokenByHash(ctx context.Context, hash []byte) (Token, error) // revoked tokens too: the caller decides
@@ -266,11 +280,11 @@ type Store interface {
 	// project has no such layout.
 	GetLayout(ctx context.Context, projectID int64, name string, version int64) (Layout, error)
 
-	// SetPolicy creates the policy p.Name of p.ProjectID, or replaces its Kind, Match, Layout and SetterID,
-	// and returns it as stored: a new policy gets CreatedAt = UpdatedAt = p.UpdatedAt (zero means now), a
-	// replaced one keeps its CreatedAt. It refuses with ErrNotFound if the project has no layout named p.Layout
-	// (or the project does not exist), and with ErrLimitReached if the policy is new and the project already
-	// has max policies; concurrent sets in one project cannot take it over max.
+	// SetPolicy creates the policy p.Name of p.ProjectID, or replaces its Kind, Match, Layout, RequireRekor and
+	// SetterID, and returns it as stored: a new policy gets CreatedAt = UpdatedAt = p.UpdatedAt (zero means
+	// now), a replaced one keeps its CreatedAt. It refuses with ErrNotFound if the project has no layout named
+	// p.Layout (or the project does not exist), and with ErrLimitReached if the policy is new and the project
+	// already has max policies; concurrent sets in one project cannot take it over max.
 	SetPolicy(ctx context.Context, p Policy, max int) (Policy, error)
 	// ListPolicies returns the project's policies, of one kind or (kind "") of every kind, ordered by name.
 	ListPolicies(ctx context.Context, projectID int64, kind string) ([]Policy, error)
@@ -286,8 +300,12 @@ type Store interface {
 	// ID), at most limit (as Filter.Limit: zero or less means DefaultPageSize, at most MaxPageSize).
 	ListDecisions(ctx context.Context, projectID int64, beforeID int64, limit int) ([]Decision, error)
 
-	// InsertAttestation stores a (a.ID must be the hex sha256 of a.Envelope; a zero CreatedAt means now). If the project already has an attestation with a.ID it stores nothing and
-	// returns the existing one with created=false; concurrent inserts of one id create exactly one row.
+	// InsertAttestation stores a (a.ID must be the hex sha256 of a.Envelope; a zero CreatedAt means now). If
+	// the project already has an attestation with a.ID it stores nothing and returns the existing one with
+	// created=false; concurrent inserts of one id create exactly one row. When it creates the row and the
+	// project has a RekorURL, the same transaction records the attestation's Anchor: pending, Attempts 0,
+	// NextAttemptAt, CreatedAt and UpdatedAt the attestation's CreatedAt. The project's setting is read in that
+	// transaction: a SetProjectRekor that commits while it runs may or may not be seen, never half.
 	InsertAttestation(ctx context.Context, a Attestation) (stored Attestation, created bool, err error)
 	GetAttestation(ctx context.Context, projectID int64, id string) (Attestation, error)
 	// ListAttestations returns matching attestations newest first (descending Seq), at most f.Limit.
@@ -305,6 +323,35 @@ type Store interface {
 	// Materials), sorted by id; ids the project does not have are left out, a repeated id gives one row. More
 	// than MaxGetAttestations ids is an error.
 	GetAttestations(ctx context.Context, projectID int64, ids []string) ([]Attestation, error)
+
+	// GetAnchor returns the anchor of the project's attestation attestationID. ErrNotFound if it has none
+	// (the project had no RekorURL when the attestation was inserted, or has no such attestation).
+	GetAnchor(ctx context.Context, projectID int64, attestationID string) (Anchor, error)
+	// GetAnchors returns the anchors of the project's attestations with these ids, sorted by attestation id;
+	// ids without an anchor are left out, a repeated id gives one anchor: Verify's read of the anchors of the
+	// attestations it uses. More than MaxGetAttestations ids is an error.
+	GetAnchors(ctx context.Context, projectID int64, ids []string) ([]Anchor, error)
+	// DueAnchors returns the pending anchors of every project with NextAttemptAt <= now, the earliest
+	// NextAttemptAt first (then by project id and attestation id), at most limit (as Filter.Limit: zero or
+	// less means DefaultPageSize, at most MaxPageSize): the anchoring worker's queue. It claims nothing: two
+	// workers that ask at once get the same anchors.
+	DueAnchors(ctx context.Context, now time.Time, limit int) ([]Anchor, error)
+	// RecordAnchorAttempt records a failed attempt at a pending anchor: Attempts grows by one, LastError
+	// becomes AnchorErrorText(lastError), and either NextAttemptAt becomes nextAttemptAt (failed false: Rekor
+	// may take it later) or State becomes AnchorFailed (failed true: Rekor refused it for good; NextAttemptAt
+	// stays as it was). ErrNotFound if the attestation has no anchor; an *AnchorSettledError (which is
+	// ErrNotFound too) if its anchor is done or failed, which it leaves as it is. Concurrent records and
+	// completions of one anchor take turns: each sees what the one before it wrote.
+	RecordAnchorAttempt(ctx context.Context, projectID int64, attestationID string, nextAttemptAt time.Time, lastError string, failed bool) error
+	// CompleteAnchor records that a pending anchor is in Rekor: State becomes AnchorDone, Entry entry (the
+	// entry Rekor returned, as JSON; not empty, at most MaxAnchorEntry bytes, else an error), Attempts grows by
+	// one; LastError stays. An anchor that is done already with these very bytes is left as it is and nil
+	// returned (a retry of the same completion). ErrNotFound if the attestation has no anchor; an
+	// *AnchorSettledError if its anchor is failed, or done with another entry, which it leaves as it is.
+	CompleteAnchor(ctx context.Context, projectID int64, attestationID string, entry []byte) error
+	// CountAnchors returns the number of anchors in each state (a key for each of the three states, zeros
+	// included), of one project or (projectID 0) of every project: for metrics and health checks.
+	CountAnchors(ctx context.Context, projectID int64) (map[string]int, error)
 
 	// AttestationAtIndex returns the attestation whose leaf is at index, whatever its project.
 	AttestationAtIndex(ctx context.Context, index uint64) (Attestation, error)
@@ -339,4 +386,10 @@ type Store interface {
 	// ScanDecisions returns the decisions of every project with ID > afterID, ascending by ID, at most limit
 	// (as Filter.Limit: zero or less means DefaultPageSize, at most MaxPageSize).
 	ScanDecisions(ctx context.Context, afterID int64, limit int) ([]Decision, error)
+	// InsertAnchor stores a as it is, every field kept (its state, attempts, error, entry and times): the
+	// anchor of an attestation copied with InsertAttestation while its project had no RekorURL yet.
+	// ErrNotFound if the project has no attestation a.AttestationID, ErrAlreadyExists if it has an anchor. A
+	// state that is none of the three, an Entry that is not set exactly when done, or a field over its bound
+	// is an error.
+	InsertAnchor(ctx context.Context, a Anchor) error
 }

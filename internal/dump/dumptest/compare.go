@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,9 +14,10 @@ import (
 )
 
 // Compare fails t unless dst holds what src holds, read through the stores' own methods (not through package
-// dump): the same projects, tokens, keys, layout versions, policies, decisions (in order), attestations (by log
-// index, envelopes verbatim), orphan leaves, bootstrap token and watermark. Ids that a database assigns
-// (project ids, decision ids, seqs) may differ.
+// dump): the same projects (with their Rekor settings), tokens, keys, layout versions, policies, decisions
+// (in order), attestations (by log index, envelopes verbatim) and their anchors, orphan leaves, bootstrap
+// token and watermark. Ids that a database assigns (project ids, decision ids, seqs) and generations may
+// differ.
 func Compare(t testing.TB, src, dst store.Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -35,7 +37,7 @@ func Compare(t testing.TB, src, dst store.Store) {
 	must(err)
 	dstProjects, err := dst.ListProjects(ctx)
 	must(err)
-	same("project names and times", projectsOf(dstProjects), projectsOf(srcProjects))
+	same("projects", projectsOf(dstProjects), projectsOf(srcProjects))
 	dstIDs := map[string]int64{}
 	for _, p := range dstProjects {
 		dstIDs[p.Name] = p.ID
@@ -110,6 +112,23 @@ func Compare(t testing.TB, src, dst store.Store) {
 			t.Errorf("GetAttestation %s in the target: %v", a.ID, err)
 		}
 	}
+	ids := map[int64][]string{}
+	for _, a := range sa {
+		ids[a.ProjectID] = append(ids[a.ProjectID], a.ID)
+	}
+	for _, p := range srcProjects {
+		s, d := p.ID, dstIDs[p.Name]
+		sn, err := anchorsOf(ctx, src, s, ids[s])
+		must(err)
+		dn, err := anchorsOf(ctx, dst, d, ids[s])
+		must(err)
+		same(fmt.Sprintf("anchors of project %q", p.Name), normAnchors(dn), normAnchors(sn))
+		sc, err := src.CountAnchors(ctx, s)
+		must(err)
+		dc, err := dst.CountAnchors(ctx, d)
+		must(err)
+		same(fmt.Sprintf("anchor counts of project %q", p.Name), dc, sc)
+	}
 	so, err := src.ListOrphanLeaves(ctx)
 	must(err)
 	do, err := dst.ListOrphanLeaves(ctx)
@@ -120,6 +139,19 @@ func Compare(t testing.TB, src, dst store.Store) {
 	dw, err := dst.LogWatermark(ctx)
 	must(err)
 	same("watermark", dw, sw)
+}
+
+// anchorsOf returns the project's anchors of the attestations ids, a bounded call at a time.
+func anchorsOf(ctx context.Context, st store.Store, projectID int64, ids []string) ([]store.Anchor, error) {
+	var out []store.Anchor
+	for chunk := range slices.Chunk(ids, store.MaxGetAttestations) {
+		page, err := st.GetAnchors(ctx, projectID, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+	}
+	return out, nil
 }
 
 func allAttestations(ctx context.Context, st store.Store) ([]store.Attestation, error) {
@@ -152,15 +184,35 @@ func dstNames(ps []store.Project) map[int64]string {
 	return out
 }
 
-type namedTime struct {
-	Name string
-	At   time.Time
+// namedProject is a project without the ids and generation that a database assigns.
+type namedProject struct {
+	Name           string
+	At             time.Time
+	RekorURL       string
+	RekorPublicKey []byte
 }
 
-func projectsOf(ps []store.Project) []namedTime {
-	out := []namedTime{}
+func projectsOf(ps []store.Project) []namedProject {
+	out := []namedProject{}
 	for _, p := range ps {
-		out = append(out, namedTime{p.Name, p.CreatedAt.UTC()})
+		key := p.RekorPublicKey
+		if len(key) == 0 {
+			key = nil
+		}
+		out = append(out, namedProject{p.Name, p.CreatedAt.UTC(), p.RekorURL, key})
+	}
+	return out
+}
+
+func normAnchors(list []store.Anchor) []store.Anchor {
+	out := []store.Anchor{}
+	for _, a := range list {
+		a.ProjectID = 0
+		a.NextAttemptAt, a.CreatedAt, a.UpdatedAt = a.NextAttemptAt.UTC(), a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+		if len(a.Entry) == 0 {
+			a.Entry = nil
+		}
+		out = append(out, a)
 	}
 	return out
 }

@@ -2,16 +2,23 @@
 // attestd backup, restore and migrate-data): a database written through store.Store, and a transparency log
 // whose leaves are the rows' entries, appended before each row as attestd appends them. Every kind of row is
 // there, with what a copy could lose: revoked tokens and keys, attestor steps, owner keys with expiry,
-// several versions of a layout, a policy replaced after it was created, decisions of several projects,
-// attestations with artifacts and signers, an orphan leaf, the bootstrap.
+// several versions of a layout, a policy replaced after it was created (and made to require Rekor),
+// decisions of several projects, attestations with artifacts and signers, Rekor settings set on one project
+// and cleared on another, anchors in every state (and attestations without one), an orphan leaf, the
+// bootstrap.
 //
 // It is for tests only; it never checks what it wrote (the tests do).
 package dumptest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -34,9 +41,15 @@ type Installation struct {
 	// Attestations and Layouts are the rows as written (project ids of the source database).
 	Attestations []store.Attestation
 	Layouts      []store.Layout
-	LogSize      uint64 // leaves in the log, the orphan included
-	OrphanIndex  uint64 // the leaf without a row
+	// Anchors are the anchors as Populate left them, of every project, by project and attestation id.
+	Anchors     []store.Anchor
+	LogSize     uint64 // leaves in the log, the orphan included
+	OrphanIndex uint64 // the leaf without a row
 }
+
+// RekorURL is the Rekor server of project shop: a closed port, so that an attestd that serves the
+// installation and tries the pending anchors fails at once.
+const RekorURL = "http://127.0.0.1:9/rekor"
 
 // Token ids of the installation.
 const (
@@ -154,9 +167,19 @@ func (b *builder) populate() {
 		b.check(st.AddKey(ctx, k))
 	}
 
-	// Leaves of attestations and layouts interleave in the log, as pushes and submissions do.
+	// Leaves of attestations and layouts interleave in the log, as pushes and submissions do. tools anchors
+	// its first two rounds of attestations, shop all but its first.
+	_, err = st.SetProjectRekor(ctx, tools.ID, "https://rekor.tools.example", nil)
+	b.check(err)
 	n := 0
 	for round := range 3 {
+		switch round {
+		case 1:
+			_, err = st.SetProjectRekor(ctx, shop.ID, RekorURL, rekorKey(b.t))
+		case 2:
+			_, err = st.SetProjectRekor(ctx, tools.ID, "", nil)
+		}
+		b.check(err)
 		for v := range 2 {
 			b.layout(shop, fmt.Sprintf("release-%d", v), fmt.Sprintf("layout %d round %d", v, round), at(time.Duration(20+round)*time.Minute))
 		}
@@ -174,7 +197,7 @@ func (b *builder) populate() {
 	images := store.Policy{ProjectID: shop.ID, Name: "images", Kind: "image", Match: "registry.example/shop/*", Layout: "release-0", SetterID: "t-shop-admin", UpdatedAt: at(40 * time.Minute)}
 	_, err = st.SetPolicy(ctx, images, store.MaxPoliciesPerProject)
 	b.check(err)
-	images.Layout, images.SetterID, images.UpdatedAt = "release-1", "t-boot", at(41*time.Minute)
+	images.Layout, images.SetterID, images.UpdatedAt, images.RequireRekor = "release-1", "t-boot", at(41*time.Minute), true
 	_, err = st.SetPolicy(ctx, images, store.MaxPoliciesPerProject)
 	b.check(err)
 	_, err = st.SetPolicy(ctx, store.Policy{ProjectID: tools.ID, Name: "configs", Kind: "file", Match: "deploy/*.yaml", Layout: "deploy", UpdatedAt: at(42 * time.Minute)}, store.MaxPoliciesPerProject)
@@ -201,7 +224,51 @@ func (b *builder) populate() {
 	b.check(st.AddOrphanLeaves(ctx, []store.OrphanLeaf{{LogIndex: b.in.OrphanIndex, Entry: entry, FoundAt: at(time.Hour)}}))
 	// One more attestation after the orphan, so that the orphan is not the last leaf.
 	b.attestation(shop, n)
+	b.anchors(shop, tools)
 	b.check(st.SetLogWatermark(ctx, b.in.LogSize))
+}
+
+// rekorKey is a Rekor server's public key, PEM encoded.
+func rekorKey(t testing.TB) []byte {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// anchors moves shop's anchors on, as the anchoring worker would: the first done at once, the second retried
+// twice and still pending, the third refused for good, the fourth done after a retry; the others stay
+// pending, untried. It keeps every project's anchors in b.in.Anchors.
+func (b *builder) anchors(projects ...store.Project) {
+	b.t.Helper()
+	shop := projects[0]
+	ids := map[int64][]string{}
+	for _, a := range b.in.Attestations {
+		ids[a.ProjectID] = append(ids[a.ProjectID], a.ID)
+	}
+	anchors, err := b.st.GetAnchors(b.ctx, shop.ID, ids[shop.ID])
+	b.check(err)
+	if len(anchors) < 6 {
+		b.t.Fatalf("shop has %d anchors, want at least 6", len(anchors))
+	}
+	id := func(i int) string { return anchors[i].AttestationID }
+	b.check(b.st.CompleteAnchor(b.ctx, shop.ID, id(0), []byte(`{"uuid":"0","body":"e30=","logIndex":7}`)))
+	for _, msg := range []string{"rekor: 503 Service Unavailable", "dial tcp: connection refused"} {
+		b.check(b.st.RecordAnchorAttempt(b.ctx, shop.ID, id(1), at(2*time.Hour), msg, false))
+	}
+	b.check(b.st.RecordAnchorAttempt(b.ctx, shop.ID, id(2), at(time.Hour), "rekor: 400 entry rejected", true))
+	b.check(b.st.RecordAnchorAttempt(b.ctx, shop.ID, id(3), at(time.Hour), "timeout", false))
+	b.check(b.st.CompleteAnchor(b.ctx, shop.ID, id(3), []byte(`{"uuid":"3"}`)))
+	for _, p := range projects {
+		anchors, err := b.st.GetAnchors(b.ctx, p.ID, ids[p.ID])
+		b.check(err)
+		b.in.Anchors = append(b.in.Anchors, anchors...)
+	}
 }
 
 func (b *builder) layout(p store.Project, name, content string, created time.Time) {

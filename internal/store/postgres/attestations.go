@@ -34,7 +34,8 @@ func scanAttestation(row pgx.Row) (store.Attestation, error) {
 
 // InsertAttestation stores a with its subjects, materials and signers in one transaction and returns it as
 // stored (Seq assigned, CreatedAt set to now if zero, SignerKeyIDs sorted without duplicates). The same
-// transaction deletes the orphan record of a.LogIndex, which the new row claims.
+// transaction deletes the orphan record of a.LogIndex, which the new row claims, and records a pending
+// anchor if the project has a Rekor URL: the statements after the first go in one batch, one round trip.
 //
 // a.LogIndex is required. If the project has an attestation with a.ID already, it stores nothing and returns
 // that one with created=false, whatever its log index; concurrent inserts of one id wait for each other on the
@@ -76,6 +77,12 @@ func (s *Store) InsertAttestation(ctx context.Context, a store.Attestation) (sto
 		created = true
 		batch := &pgx.Batch{}
 		batch.Queue(`DELETE FROM log_orphans WHERE log_index = $1`, index)
+		// The anchor rides in the batch that is sent anyway: no round trip of its own, and the project's
+		// setting is read in the transaction that stores the attestation.
+		batch.Queue(`
+			INSERT INTO anchors (project_id, attestation_id, state, next_attempt_at, created_at, updated_at)
+			SELECT id, $2, 'pending', $3, $3, $3 FROM projects WHERE id = $1 AND rekor_url <> ''`,
+			a.ProjectID, a.ID, a.CreatedAt)
 		queueArtifacts(batch, a)
 		return tx.SendBatch(ctx, batch).Close()
 	})

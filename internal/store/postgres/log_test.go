@@ -122,8 +122,10 @@ func TestInsertRaceOnLogIndex(t *testing.T) {
 			SELECT CASE WHEN submitter = 'slow' THEN pg_advisory_xact_lock(`+fmt.Sprint(lockID)+`) IS NULL END
 		$$;
 		CREATE INDEX stall_index ON attestations (stall(submitter_id));
-		ALTER TABLE attestations DROP CONSTRAINT attestations_pkey;
+		ALTER TABLE attestations DROP CONSTRAINT attestations_pkey CASCADE; -- and the foreign key of anchors
 		ALTER TABLE attestations ADD PRIMARY KEY (project_id, id);
+		ALTER TABLE anchors ADD FOREIGN KEY (project_id, attestation_id) REFERENCES attestations (project_id, id)
+			ON DELETE CASCADE;
 		DROP INDEX attestations_log_index_key;
 		CREATE UNIQUE INDEX attestations_log_index_key ON attestations (log_index) WHERE log_index IS NOT NULL;
 		SELECT pg_advisory_lock(`+fmt.Sprint(lockID)+`)`)

@@ -10,11 +10,12 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-const policyColumns = `project_id, name, kind, match, layout, setter_id, created_at, updated_at`
+const policyColumns = `project_id, name, kind, match, layout, require_rekor, setter_id, created_at, updated_at`
 
 func scanPolicy(row pgx.Row) (store.Policy, error) {
 	var p store.Policy
-	if err := row.Scan(&p.ProjectID, &p.Name, &p.Kind, &p.Match, &p.Layout, &p.SetterID, &p.CreatedAt, &p.UpdatedAt); err != nil {
+	if err := row.Scan(&p.ProjectID, &p.Name, &p.Kind, &p.Match, &p.Layout, &p.RequireRekor, &p.SetterID,
+		&p.CreatedAt, &p.UpdatedAt); err != nil {
 		return store.Policy{}, err
 	}
 	p.CreatedAt = p.CreatedAt.UTC()
@@ -45,12 +46,13 @@ func (s *Store) SetPolicy(ctx context.Context, p store.Policy, max int) (store.P
 		var err error
 		stored, err = scanPolicy(tx.QueryRow(ctx, `
 			INSERT INTO policies (`+policyColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()), COALESCE($7, now()))
+			VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, now()), COALESCE($8, now()))
 			ON CONFLICT (project_id, name) DO UPDATE SET
 				kind = EXCLUDED.kind, match = EXCLUDED.match, layout = EXCLUDED.layout,
-				setter_id = EXCLUDED.setter_id, updated_at = EXCLUDED.updated_at
+				require_rekor = EXCLUDED.require_rekor, setter_id = EXCLUDED.setter_id,
+				updated_at = EXCLUDED.updated_at
 			RETURNING `+policyColumns,
-			p.ProjectID, p.Name, p.Kind, p.Match, p.Layout, p.SetterID, nullTime(p.UpdatedAt)))
+			p.ProjectID, p.Name, p.Kind, p.Match, p.Layout, p.RequireRekor, p.SetterID, nullTime(p.UpdatedAt)))
 		return err
 	})
 	if errors.Is(err, store.ErrLimitReached) {

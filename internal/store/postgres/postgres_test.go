@@ -37,7 +37,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func open(t *testing.T, url string, opts ...postgres.Option) *postgres.Store {
+func open(t testing.TB, url string, opts ...postgres.Option) *postgres.Store {
 	t.Helper()
 	st, err := postgres.Open(t.Context(), url, opts...)
 	if err != nil {

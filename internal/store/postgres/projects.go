@@ -9,14 +9,15 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-const projectColumns = `id, name, created_at, generation`
+const projectColumns = `id, name, created_at, generation, rekor_url, rekor_public_key`
 
 func scanProject(row pgx.Row) (store.Project, error) {
 	var p store.Project
-	if err := row.Scan(&p.ID, &p.Name, &p.CreatedAt, &p.Generation); err != nil {
+	if err := row.Scan(&p.ID, &p.Name, &p.CreatedAt, &p.Generation, &p.RekorURL, &p.RekorPublicKey); err != nil {
 		return store.Project{}, err
 	}
 	p.CreatedAt = p.CreatedAt.UTC()
+	p.RekorPublicKey = emptyNil(p.RekorPublicKey)
 	return p, nil
 }
 
@@ -63,4 +64,24 @@ func (s *Store) ListProjects(ctx context.Context) ([]store.Project, error) {
 		return nil, fmt.Errorf("list projects: %w", classify(ctx, err))
 	}
 	return projects, nil
+}
+
+// SetProjectRekor sets the project's Rekor server and key (both cleared for url "") and raises its generation,
+// in one statement.
+func (s *Store) SetProjectRekor(ctx context.Context, projectID int64, url string, publicKeyPEM []byte) (store.Project, error) {
+	if err := store.CheckRekorSettings(url, publicKeyPEM); err != nil {
+		return store.Project{}, fmt.Errorf("set rekor of project %d: %w", projectID, err)
+	}
+	key := []byte{} // never NULL
+	if url != "" {
+		key = append(key, publicKeyPEM...)
+	}
+	row := s.pool.QueryRow(ctx, `
+		UPDATE projects SET rekor_url = $2, rekor_public_key = $3, generation = generation + 1
+		WHERE id = $1 RETURNING `+projectColumns, projectID, url, key)
+	p, err := scanProject(row)
+	if err != nil {
+		return store.Project{}, fmt.Errorf("set rekor of project %d: %w", projectID, classify(ctx, err))
+	}
+	return p, nil
 }

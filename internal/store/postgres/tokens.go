@@ -77,20 +77,22 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (store.Token, erro
 func (s *Store) Authenticate(ctx context.Context, hash []byte) (store.Token, store.Project, error) {
 	var p store.Project
 	var pid, pgen *int64
-	var pname *string
+	var pname, prekor *string
 	var pcreated *time.Time
+	var pkey []byte
 	t, err := scanToken(scanFunc(func(dest ...any) error {
 		return s.pool.QueryRow(ctx, `
 			SELECT t.id, t.hash, t.project_id, t.role, t.steps, t.description, t.created_at, t.revoked_at,
-				p.id, p.name, p.created_at, p.generation
+				p.id, p.name, p.created_at, p.generation, p.rekor_url, p.rekor_public_key
 			FROM tokens t LEFT JOIN projects p ON p.id = t.project_id
-			WHERE t.hash = $1`, hash).Scan(append(dest, &pid, &pname, &pcreated, &pgen)...)
+			WHERE t.hash = $1`, hash).Scan(append(dest, &pid, &pname, &pcreated, &pgen, &prekor, &pkey)...)
 	}))
 	if err != nil {
 		return store.Token{}, store.Project{}, fmt.Errorf("authenticate: %w", classify(ctx, err))
 	}
 	if pid != nil {
-		p = store.Project{ID: *pid, Name: *pname, CreatedAt: pcreated.UTC(), Generation: *pgen}
+		p = store.Project{ID: *pid, Name: *pname, CreatedAt: pcreated.UTC(), Generation: *pgen,
+			RekorURL: *prekor, RekorPublicKey: emptyNil(pkey)}
 	}
 	return t, p, nil
 }

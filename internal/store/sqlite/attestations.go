@@ -39,7 +39,8 @@ var errUnloggedRow = errors.New("the project has a row with this id and no log i
 
 // InsertAttestation stores a with its subjects, materials and signers in one write transaction and returns it
 // as stored (Seq assigned, CreatedAt set to now if zero, SignerKeyIDs sorted without duplicates). The same
-// transaction deletes the orphan record of a.LogIndex, which the new row claims.
+// transaction deletes the orphan record of a.LogIndex, which the new row claims, and records a pending anchor
+// if the project has a Rekor URL.
 //
 // a.LogIndex is required, and a.ID must be the sha256 of a.Envelope. If the project has an attestation with
 // a.ID already, it stores nothing and returns that one with created=false, whatever its log index: the check
@@ -98,6 +99,12 @@ func (s *Store) InsertAttestation(ctx context.Context, a store.Attestation) (sto
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM log_orphans WHERE log_index = ?`, index); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO anchors (project_id, attestation_id, state, next_attempt_at, created_at, updated_at)
+			SELECT id, ?2, 'pending', ?3, ?3, ?3 FROM projects WHERE id = ?1 AND rekor_url <> ''`,
+			a.ProjectID, a.ID, micros(a.CreatedAt)); err != nil {
 			return err
 		}
 		return insertIndexRows(ctx, tx, a)

@@ -11,7 +11,7 @@ import (
 // BenchmarkInsertAttestation measures one InsertAttestation of a new attestation with one subject, one
 // material and one signer: one write transaction, synced to disk (synchronous=FULL) before it returns.
 func BenchmarkInsertAttestation(b *testing.B) {
-	benchInsert(b, open(b, newDB(b)))
+	benchInsert(b, open(b, newDB(b)), "")
 }
 
 // BenchmarkInsertAttestationParallel is the same with GOMAXPROCS concurrent writers, which queue for the one
@@ -34,10 +34,14 @@ func BenchmarkInsertAttestationParallel(b *testing.B) {
 	})
 }
 
-// benchInsert inserts b.N new attestations into a new project of st, one after the other.
-func benchInsert(b *testing.B, st store.Store) {
+// benchInsert inserts b.N new attestations into a new project of st, one after the other; the project
+// anchors in the Rekor server at rekorURL, if any.
+func benchInsert(b *testing.B, st store.Store, rekorURL string) {
 	p, err := st.CreateProject(b.Context(), "bench")
 	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.SetProjectRekor(b.Context(), p.ID, rekorURL, nil); err != nil {
 		b.Fatal(err)
 	}
 	i := uint64(0)
@@ -63,4 +67,10 @@ func BenchmarkAddDecision(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkInsertAttestationAnchored is BenchmarkInsertAttestation in a project that anchors in Rekor: the
+// write transaction records the pending anchor too.
+func BenchmarkInsertAttestationAnchored(b *testing.B) {
+	benchInsert(b, open(b, newDB(b)), "https://rekor.example.com")
 }

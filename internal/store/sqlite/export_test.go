@@ -11,6 +11,9 @@ var ListQuery = listQuery
 
 const RelatedQuery = relatedQuery
 
+// DueAnchorsQuery exposes the query of DueAnchors to the plan test.
+const DueAnchorsQuery = dueAnchorsQuery
+
 // Pragmas returns the value of PRAGMA name on the write connection, then on each of n read connections held
 // at once (so that the read pool opens n of them).
 func (s *Store) Pragmas(ctx context.Context, name string, n int) ([]string, error) {

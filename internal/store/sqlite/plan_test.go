@@ -98,3 +98,14 @@ func explain(t *testing.T, db *sql.DB, query string, args ...any) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestDueAnchorsUsesIndex: the anchoring worker's queue is read from the partial index anchors_due, in its
+// order (no sort), without reading the done and failed anchors.
+func TestDueAnchorsUsesIndex(t *testing.T) {
+	t.Parallel()
+	db := rawDB(t, newDB(t))
+	plan := explain(t, db, sqlite.DueAnchorsQuery, time.Now().UnixMicro(), 100)
+	if !strings.Contains(plan, "USING INDEX anchors_due (next_attempt_at<?)") || strings.Contains(plan, "TEMP B-TREE") {
+		t.Errorf("DueAnchors is not a walk of anchors_due:\n%s", plan)
+	}
+}

@@ -9,14 +9,16 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-const policyColumns = `project_id, name, kind, "match", layout, setter_id, created_at, updated_at`
+const policyColumns = `project_id, name, kind, "match", layout, require_rekor, setter_id, created_at, updated_at`
 
 func scanPolicy(row scanner) (store.Policy, error) {
 	var p store.Policy
-	var created, updated int64
-	if err := row.Scan(&p.ProjectID, &p.Name, &p.Kind, &p.Match, &p.Layout, &p.SetterID, &created, &updated); err != nil {
+	var requireRekor, created, updated int64
+	if err := row.Scan(&p.ProjectID, &p.Name, &p.Kind, &p.Match, &p.Layout, &requireRekor, &p.SetterID,
+		&created, &updated); err != nil {
 		return store.Policy{}, err
 	}
+	p.RequireRekor = requireRekor != 0
 	p.CreatedAt = fromMicros(created)
 	p.UpdatedAt = fromMicros(updated)
 	return p, nil
@@ -45,12 +47,13 @@ func (s *Store) SetPolicy(ctx context.Context, p store.Policy, max int) (store.P
 		updated := micros(orNow(p.UpdatedAt))
 		var err error
 		stored, err = scanPolicy(tx.QueryRowContext(ctx, `
-			INSERT INTO policies (`+policyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			INSERT INTO policies (`+policyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (project_id, name) DO UPDATE SET
 				kind = excluded.kind, "match" = excluded."match", layout = excluded.layout,
-				setter_id = excluded.setter_id, updated_at = excluded.updated_at
+				require_rekor = excluded.require_rekor, setter_id = excluded.setter_id,
+				updated_at = excluded.updated_at
 			RETURNING `+policyColumns,
-			p.ProjectID, p.Name, p.Kind, p.Match, p.Layout, p.SetterID, updated, updated))
+			p.ProjectID, p.Name, p.Kind, p.Match, p.Layout, boolInt(p.RequireRekor), p.SetterID, updated, updated))
 		return err
 	})
 	if errors.Is(err, store.ErrLimitReached) {

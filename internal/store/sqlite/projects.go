@@ -8,7 +8,7 @@ import (
 	"github.com/attestd/attestd/internal/store"
 )
 
-const projectColumns = `id, name, created_at, generation`
+const projectColumns = `id, name, created_at, generation, rekor_url, rekor_public_key`
 
 // scanner is what *sql.Row and *sql.Rows have in common.
 type scanner interface {
@@ -18,10 +18,11 @@ type scanner interface {
 func scanProject(row scanner) (store.Project, error) {
 	var p store.Project
 	var created int64
-	if err := row.Scan(&p.ID, &p.Name, &created, &p.Generation); err != nil {
+	if err := row.Scan(&p.ID, &p.Name, &created, &p.Generation, &p.RekorURL, &p.RekorPublicKey); err != nil {
 		return store.Project{}, err
 	}
 	p.CreatedAt = fromMicros(created)
+	p.RekorPublicKey = emptyNil(p.RekorPublicKey)
 	return p, nil
 }
 
@@ -65,6 +66,30 @@ func (s *Store) ListProjects(ctx context.Context) ([]store.Project, error) {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
 	return projects, nil
+}
+
+// SetProjectRekor sets the project's Rekor server and key (both cleared for url "") and raises its generation,
+// in one statement.
+func (s *Store) SetProjectRekor(ctx context.Context, projectID int64, url string, publicKeyPEM []byte) (store.Project, error) {
+	if err := store.CheckRekorSettings(url, publicKeyPEM); err != nil {
+		return store.Project{}, fmt.Errorf("set rekor of project %d: %w", projectID, err)
+	}
+	key := []byte{} // never NULL
+	if url != "" {
+		key = append(key, publicKeyPEM...)
+	}
+	var p store.Project
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		p, err = scanProject(tx.QueryRowContext(ctx, `
+			UPDATE projects SET rekor_url = ?, rekor_public_key = ?, generation = generation + 1
+			WHERE id = ? RETURNING `+projectColumns, url, key, projectID))
+		return err
+	})
+	if err != nil {
+		return store.Project{}, fmt.Errorf("set rekor of project %d: %w", projectID, classify(ctx, err))
+	}
+	return p, nil
 }
 
 // collect runs a query on db and scans every row with scan. Errors are classified.

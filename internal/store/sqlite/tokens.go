@@ -79,21 +79,23 @@ func (s *Store) Authenticate(ctx context.Context, hash []byte) (store.Token, sto
 		hash = []byte{}
 	}
 	var pid, pcreated, pgen sql.Null[int64]
-	var pname sql.Null[string]
+	var pname, prekor sql.Null[string]
+	var pkey []byte
 	row := s.read.QueryRowContext(ctx, `
 		SELECT t.id, t.hash, t.project_id, t.role, t.steps, t.description, t.created_at, t.revoked_at,
-			p.id, p.name, p.created_at, p.generation
+			p.id, p.name, p.created_at, p.generation, p.rekor_url, p.rekor_public_key
 		FROM tokens t LEFT JOIN projects p ON p.id = t.project_id
 		WHERE t.hash = ?`, hash)
 	t, err := scanToken(scanFunc(func(dest ...any) error {
-		return row.Scan(append(dest, &pid, &pname, &pcreated, &pgen)...)
+		return row.Scan(append(dest, &pid, &pname, &pcreated, &pgen, &prekor, &pkey)...)
 	}))
 	if err != nil {
 		return store.Token{}, store.Project{}, fmt.Errorf("authenticate: %w", classify(ctx, err))
 	}
 	var p store.Project
 	if pid.Valid {
-		p = store.Project{ID: pid.V, Name: pname.V, CreatedAt: fromMicros(pcreated.V), Generation: pgen.V}
+		p = store.Project{ID: pid.V, Name: pname.V, CreatedAt: fromMicros(pcreated.V), Generation: pgen.V,
+			RekorURL: prekor.V, RekorPublicKey: emptyNil(pkey)}
 	}
 	return t, p, nil
 }

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ var copyTests = []test{
 	{name: "CreateProjectAt", run: testCreateProjectAt},
 	{name: "BootstrapTokenID", run: testBootstrapTokenID},
 	{name: "ScanDecisions", run: testScanDecisions},
+	{name: "InsertAnchor", run: testInsertAnchor},
 }
 
 func testCreateProjectAt(t *testing.T, s store.Store) {
@@ -122,4 +125,64 @@ func normDecisions(list []store.Decision) []store.Decision {
 		out[i] = normDecision(d)
 	}
 	return out
+}
+
+// testInsertAnchor: a copied anchor is stored as it is, in every state, whatever the project's settings.
+func testInsertAnchor(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := mustProject(t, s, "alpha")
+	var want []store.Anchor
+	for i, a := range []store.Anchor{
+		{State: store.AnchorPending, Attempts: 0, NextAttemptAt: at(time.Minute)},
+		{State: store.AnchorPending, Attempts: 4, NextAttemptAt: at(time.Hour + 3*time.Microsecond), LastError: "rekor: timeout"},
+		{State: store.AnchorDone, Attempts: 2, NextAttemptAt: at(time.Minute), LastError: "unavailable", Entry: []byte(`{"uuid":"x"}`)},
+		{State: store.AnchorFailed, Attempts: 1, NextAttemptAt: at(2 * time.Minute), LastError: "rejected"},
+	} {
+		att := mustInsert(t, s, newAttestation(p.ID, fmt.Sprint("copied-", i)))
+		a.ProjectID, a.AttestationID = p.ID, att.ID
+		a.CreatedAt, a.UpdatedAt = at(-time.Hour), at(time.Duration(i)*time.Second+time.Microsecond)
+		if err := s.InsertAnchor(ctx, a); err != nil {
+			t.Fatalf("InsertAnchor(%s): %v", a.State, err)
+		}
+		checkEqual(t, "GetAnchor of a copied "+a.State+" anchor", mustAnchor(t, s, p.ID, a.AttestationID), normAnchor(a))
+		want = append(want, normAnchor(a))
+		if err := s.InsertAnchor(ctx, a); !errors.Is(err, store.ErrAlreadyExists) {
+			t.Errorf("InsertAnchor of an anchor that is there: %v, want ErrAlreadyExists", err)
+		}
+	}
+	base := want[0]
+	if err := s.InsertAnchor(ctx, store.Anchor{ProjectID: p.ID, AttestationID: sha256Hex([]byte("none")),
+		State: store.AnchorPending, NextAttemptAt: at(0)}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("InsertAnchor of a missing attestation: %v, want ErrNotFound", err)
+	}
+	other := mustProject(t, s, "beta")
+	if err := s.InsertAnchor(ctx, store.Anchor{ProjectID: other.ID, AttestationID: base.AttestationID,
+		State: store.AnchorPending, NextAttemptAt: at(0)}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("InsertAnchor in another project's attestation: %v, want ErrNotFound", err)
+	}
+	fresh := mustInsert(t, s, newAttestation(p.ID, "fresh"))
+	for name, mod := range map[string]func(a *store.Anchor){
+		"an unknown state":           func(a *store.Anchor) { a.State = "lost" },
+		"negative attempts":          func(a *store.Anchor) { a.Attempts = -1 },
+		"done without entry":         func(a *store.Anchor) { a.State = store.AnchorDone },
+		"pending with an entry":      func(a *store.Anchor) { a.Entry = []byte("{}") },
+		"an error over the bound":    func(a *store.Anchor) { a.LastError = strings.Repeat("e", store.MaxAnchorError+1) },
+		"an error that is not UTF-8": func(a *store.Anchor) { a.LastError = "\xff" },
+		"an entry over the bound": func(a *store.Anchor) {
+			a.State, a.Entry = store.AnchorDone, make([]byte, store.MaxAnchorEntry+1)
+		},
+	} {
+		a := store.Anchor{ProjectID: p.ID, AttestationID: fresh.ID, State: store.AnchorPending, NextAttemptAt: at(0)}
+		mod(&a)
+		checkPlainError(t, "InsertAnchor with "+name, s.InsertAnchor(ctx, a))
+	}
+	checkNoAnchor(t, s, p.ID, fresh.ID, "an attestation whose copied anchors were refused")
+	var ids []string
+	for _, a := range want {
+		ids = append(ids, a.AttestationID)
+	}
+	got, err := s.GetAnchors(ctx, p.ID, ids)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("GetAnchors of the copies = %d, %v", len(got), err)
+	}
 }

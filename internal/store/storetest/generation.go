@@ -2,13 +2,15 @@ package storetest
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/attestd/attestd/internal/store"
 )
 
-// A project's generation grows with every change of its keys, layouts and policies, and only then.
+// A project's generation grows with every change of its keys, layouts, policies and Rekor settings, and only
+// then.
 var generationTests = []test{
 	{name: "Grows", run: testGenerationGrows},
 	{name: "Authenticate", run: testAuthenticate},
@@ -54,6 +56,15 @@ func testGenerationGrows(t *testing.T, s store.Store) {
 		}
 	})
 	step("InsertAttestation", false, func() { mustInsert(t, s, newAttestation(p.ID, "gen")) })
+	step("SetProjectRekor", true, func() { mustRekor(t, s, p.ID, rekorURL, rekorKey) })
+	anchored := newAttestation(p.ID, "anchored")
+	step("InsertAttestation with an anchor", false, func() { mustInsert(t, s, anchored) })
+	step("CompleteAnchor", false, func() {
+		if err := s.CompleteAnchor(t.Context(), p.ID, anchored.ID, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	step("SetProjectRekor (cleared)", true, func() { mustRekor(t, s, p.ID, "", nil) })
 	step("CreateToken", false, func() { mustToken(t, s, newToken(p.ID, "gen", at(time.Minute))) })
 	step("AddDecision", false, func() {
 		if _, err := s.AddDecision(t.Context(), store.Decision{ProjectID: p.ID, Kind: "file", Name: "a", Digest: "sha256:" + digest("a")}); err != nil {
@@ -97,7 +108,7 @@ func testAuthenticate(t *testing.T, s store.Store) {
 	admin.Role = store.RoleServerAdmin
 	mustToken(t, s, admin)
 	gotTok, gotProj, err = s.Authenticate(t.Context(), admin.Hash)
-	if err != nil || gotTok.ID != admin.ID || gotProj != (store.Project{}) {
+	if err != nil || gotTok.ID != admin.ID || !reflect.DeepEqual(gotProj, store.Project{}) {
 		t.Errorf("Authenticate(server admin) = %+v, %+v, %v; want the token and no project", gotTok, gotProj, err)
 	}
 	if _, _, err := s.Authenticate(t.Context(), make([]byte, 32)); !errors.Is(err, store.ErrNotFound) {

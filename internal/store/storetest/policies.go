@@ -17,6 +17,7 @@ var policyTests = []test{
 	{name: "UnknownLayout", run: testPolicyUnknownLayout},
 	{name: "Limit", run: testPolicyLimit},
 	{name: "Isolation", run: testPolicyIsolation},
+	{name: "RequireRekor", run: testPolicyRequireRekor},
 }
 
 func newPolicy(projectID int64, name, kind, match, layout string) store.Policy {
@@ -197,4 +198,31 @@ func testPolicyIsolation(t *testing.T, s store.Store) {
 		t.Fatalf("DeletePolicy in beta: %v", err)
 	}
 	checkEqual(t, "alpha's policies after beta's delete", listPolicies(t, s, p1.ID, ""), []store.Policy{a})
+}
+
+// testPolicyRequireRekor: RequireRekor is stored, replaced like the other fields, and each change raises the
+// project's generation.
+func testPolicyRequireRekor(t *testing.T, s store.Store) {
+	p := mustProject(t, s, "alpha")
+	mustLayout(t, s, newLayout(p.ID, "release", "one"))
+	strict := newPolicy(p.ID, "web", "image", "registry.example.com/*", "release")
+	strict.RequireRekor = true
+	plain := newPolicy(p.ID, "etc", "file", "etc/*", "release")
+	gen := generation(t, s, p.ID)
+	for i, want := range []store.Policy{strict, plain, func() store.Policy { r := strict; r.RequireRekor = false; return r }(),
+		strict} {
+		got := mustPolicy(t, s, want, 10)
+		if got.RequireRekor != want.RequireRekor {
+			t.Errorf("set %d: SetPolicy(%s, RequireRekor %v) returned RequireRekor %v", i, want.Name, want.RequireRekor, got.RequireRekor)
+		}
+		if g := generation(t, s, p.ID); g <= gen {
+			t.Errorf("set %d: generation %d -> %d, want it to grow", i, gen, g)
+		} else {
+			gen = g
+		}
+	}
+	list := listPolicies(t, s, p.ID, "")
+	if len(list) != 2 || list[0].Name != "etc" || list[0].RequireRekor || !list[1].RequireRekor {
+		t.Errorf("ListPolicies = %+v, want etc without and web with RequireRekor", list)
+	}
 }

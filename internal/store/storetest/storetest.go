@@ -82,6 +82,7 @@ func run(t *testing.T, open func(t *testing.T) (store.Store, Tamperer), withTamp
 		{"Policies", policyTests},
 		{"Decisions", decisionTests},
 		{"Attestations", attestationTests},
+		{"Anchors", anchorTests},
 		{"List", listTests},
 		{"Related", relatedTests},
 		{"Log", logTests},
@@ -272,6 +273,7 @@ func normKey(k store.Key) store.Key {
 
 func normProject(p store.Project) store.Project {
 	p.CreatedAt = normTime(p.CreatedAt)
+	p.RekorPublicKey = emptyNil(p.RekorPublicKey)
 	return p
 }
 
