@@ -18,7 +18,7 @@ build:
 
 # The one test command: README and .ci/run both call it.
 test:
-	$(GO) test -count=1 ./...
+	GO=$(GO) bash scripts/test.sh
 
 test-race:
 	$(GO) test -count=1 -race ./...

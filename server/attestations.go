@@ -52,7 +52,7 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 	id := hex.EncodeToString(sum[:])
 	if existing, err := s.store.GetAttestation(ctx, proj.ID, id); err == nil {
 		s.metrics.accepted.WithLabelValues("existing").Inc()
-		return s.submitResponse(ctx, existing, proj.Name, false, req.GetWait())
+		return s.submitResponse(ctx, existing, proj, false, req.GetWait())
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
@@ -80,11 +80,25 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 	s.metrics.accepted.WithLabelValues(result).Inc()
 	s.logger.InfoContext(ctx, "attestation accepted", "project", proj.Name, "id", stored.ID, "step", stored.Step,
 		"predicate_type", stored.PredicateType, "log_index", *stored.LogIndex, "created", created)
-	return s.submitResponse(ctx, stored, proj.Name, created, req.GetWait())
+	return s.submitResponse(ctx, stored, proj, created, req.GetWait())
 }
 
-func (s *Server) submitResponse(ctx context.Context, a store.Attestation, project string, created, wait bool) (*attestdv1.SubmitResponse, error) {
-	r := receiptPB(a, project, created)
+// submitResponse is the receipt of a, with the state of its anchor when its project anchors in Rekor (a new
+// pending anchor wakes the anchoring worker).
+func (s *Server) submitResponse(ctx context.Context, a store.Attestation, proj store.Project, created, wait bool) (*attestdv1.SubmitResponse, error) {
+	r := receiptPB(a, proj.Name, created)
+	if proj.RekorURL != "" {
+		anchor, err := s.store.GetAnchor(ctx, proj.ID, a.ID)
+		switch {
+		case err == nil:
+			r.AnchorState = anchor.State
+			if anchor.State == store.AnchorPending {
+				s.anchors.nudge()
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("read anchor of %s: %w", a.ID, err)
+		}
+	}
 	if wait {
 		proof, err := s.inclusionProof(ctx, *a.LogIndex, 0, true)
 		if err != nil {
@@ -254,7 +268,16 @@ func (s *Server) Get(ctx context.Context, req *attestdv1.GetRequest) (*attestdv1
 	if err != nil {
 		return nil, err
 	}
-	return &attestdv1.GetResponse{Attestation: attestationPB(a, proj.Name, true)}, nil
+	out := attestationPB(a, proj.Name, true)
+	anchor, err := s.store.GetAnchor(ctx, proj.ID, a.ID)
+	switch {
+	case err == nil:
+		out.Anchor = anchorPB(anchor)
+		out.Receipt.AnchorState = anchor.State
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("read anchor of %s: %w", a.ID, err)
+	}
+	return &attestdv1.GetResponse{Attestation: out}, nil
 }
 
 // List returns the project's attestations matching every filter, newest first, a page at a time.
@@ -287,7 +310,36 @@ func (s *Server) List(ctx context.Context, req *attestdv1.ListRequest) (*attestd
 	if len(atts) == f.Limit && len(atts) > 0 {
 		resp.NextPageToken = encodePageToken(atts[len(atts)-1].Seq)
 	}
+	if err := s.addAnchors(ctx, proj.ID, resp.Attestations); err != nil {
+		return nil, err
+	}
 	return resp, nil
+}
+
+// addAnchors sets the anchor of each of the listed attestations that has one, in one read.
+func (s *Server) addAnchors(ctx context.Context, projectID int64, atts []*attestdv1.Attestation) error {
+	if len(atts) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(atts))
+	for _, a := range atts {
+		ids = append(ids, a.GetReceipt().GetId())
+	}
+	anchors, err := s.store.GetAnchors(ctx, projectID, ids)
+	if err != nil {
+		return fmt.Errorf("read anchors: %w", err)
+	}
+	byID := make(map[string]store.Anchor, len(anchors))
+	for _, an := range anchors {
+		byID[an.AttestationID] = an
+	}
+	for _, a := range atts {
+		if an, ok := byID[a.GetReceipt().GetId()]; ok {
+			a.Anchor = anchorPB(an)
+			a.Receipt.AnchorState = an.State
+		}
+	}
+	return nil
 }
 
 func listFilter(req *attestdv1.ListRequest) (store.Filter, error) {

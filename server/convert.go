@@ -24,7 +24,11 @@ func tsp(t *time.Time) *timestamppb.Timestamp {
 }
 
 func projectPB(p store.Project) *attestdv1.Project {
-	return &attestdv1.Project{Name: p.Name, CreateTime: ts(p.CreatedAt)}
+	out := &attestdv1.Project{Name: p.Name, CreateTime: ts(p.CreatedAt)}
+	if p.RekorURL != "" {
+		out.Rekor = &attestdv1.RekorSettings{Url: p.RekorURL, PublicKey: p.RekorPublicKey}
+	}
+	return out
 }
 
 func tokenPB(t store.Token, project string) *attestdv1.Token {

@@ -42,6 +42,10 @@ func notFoundf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errNotFound}, args...)...)
 }
 
+func failedPreconditionf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errFailedPrecondition}, args...)...)
+}
+
 // toStatus is the one place where errors become gRPC status codes. Messages of client errors are returned as
 // they are (they name the problem); anything unexpected is logged and answered with a generic message.
 func toStatus(ctx context.Context, log *slog.Logger, method string, err error) error {

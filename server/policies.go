@@ -56,14 +56,18 @@ func (s *Server) SetPolicy(ctx context.Context, req *attestdv1.SetPolicyRequest)
 	if len(layouts) == 0 {
 		return nil, notFound
 	}
+	if req.GetRequireRekor() && proj.RekorURL == "" {
+		return nil, failedPreconditionf("project %q does not anchor its attestations in Rekor, so no attestation could satisfy require_rekor: set a Rekor server first (attest project set --rekor-url URL --rekor-key FILE)", proj.Name)
+	}
 	stored, err := s.store.SetPolicy(ctx, store.Policy{
-		ProjectID: proj.ID,
-		Name:      req.GetName(),
-		Kind:      req.GetKind(),
-		Match:     req.GetMatch(),
-		Layout:    req.GetLayout(),
-		SetterID:  p.token.ID,
-		UpdatedAt: s.now(),
+		ProjectID:    proj.ID,
+		Name:         req.GetName(),
+		Kind:         req.GetKind(),
+		Match:        req.GetMatch(),
+		Layout:       req.GetLayout(),
+		SetterID:     p.token.ID,
+		RequireRekor: req.GetRequireRekor(),
+		UpdatedAt:    s.now(),
 	}, store.MaxPoliciesPerProject)
 	switch {
 	case errors.Is(err, store.ErrLimitReached):
@@ -123,13 +127,14 @@ func (s *Server) DeletePolicy(ctx context.Context, req *attestdv1.DeletePolicyRe
 
 func policyPB(p store.Policy, project string) *attestdv1.Policy {
 	return &attestdv1.Policy{
-		Project:    project,
-		Name:       p.Name,
-		Kind:       p.Kind,
-		Match:      p.Match,
-		Layout:     p.Layout,
-		CreateTime: ts(p.CreatedAt),
-		UpdateTime: ts(p.UpdatedAt),
-		Setter:     p.SetterID,
+		Project:      project,
+		Name:         p.Name,
+		Kind:         p.Kind,
+		Match:        p.Match,
+		Layout:       p.Layout,
+		CreateTime:   ts(p.CreatedAt),
+		UpdateTime:   ts(p.UpdatedAt),
+		Setter:       p.SetterID,
+		RequireRekor: p.RequireRekor,
 	}
 }

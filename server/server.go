@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,10 @@ type Config struct {
 	Registry *prometheus.Registry // where metrics are registered; nil: a private registry
 	// VSASigner signs verification summaries (attestd's verifier key); nil: Verify issues none.
 	VSASigner VSASigner
+	// RekorURLs are the Rekor servers a project admin may anchor the project in (SetProjectRekor), as
+	// operators allow: attestd sends requests to the URL, so tenants must not choose where (server-side request
+	// forgery). A server admin may set any URL.
+	RekorURLs []string
 }
 
 // Server implements the attestd gRPC services.
@@ -46,6 +51,8 @@ type Server struct {
 	metrics *metrics
 	vsa     VSASigner
 	cache   *verifyCache
+	anchors *anchorer
+	rekorOK []string // Config.RekorURLs
 }
 
 // New builds a Server from cfg.
@@ -73,6 +80,8 @@ func New(cfg Config) *Server {
 		metrics: newMetrics(cfg.Registry),
 		vsa:     cfg.VSASigner,
 		cache:   newVerifyCache(),
+		anchors: newAnchorer(cfg.Registry),
+		rekorOK: slices.Clone(cfg.RekorURLs),
 	}
 }
 

@@ -73,6 +73,12 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 		return s.answer(ctx, rec, nil)
 	}
 	rec.Policy, rec.Layout = pol.Name, pol.Layout
+	requireRekor := false
+	for _, sp := range pols {
+		if sp.Name == pol.Name {
+			requireRekor = sp.RequireRekor
+		}
+	}
 
 	stored, err := s.activeLayout(ctx, snap, proj.ID, pol.Layout)
 	if errors.Is(err, store.ErrNotFound) {
@@ -113,7 +119,7 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 		}
 		in.Keys = append(in.Keys, vk)
 	}
-	d, notLogged, err := s.decideArtifact(ctx, proj, stored, in, alg, value, pol, keys)
+	d, notLogged, err := s.decideArtifact(ctx, proj, stored, in, alg, value, pol, requireRekor, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -140,10 +146,11 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 
 // decideArtifact gathers the candidates of the decision about the artifact alg:value, judges them and runs the
 // engine on in (its Layout, Now, Artifact and Keys set), returning the engine's decision and why candidates
-// did not count. A decision over a kept gathering is kept (see decisionKey) and returned again as long as
-// nothing it depends on has changed.
+// did not count. With requireRekor only candidates with a verified Rekor entry count (requireAnchors). A
+// decision over a kept gathering is kept (see decisionKey) and returned again as long as nothing it depends on
+// has changed.
 func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored store.Layout, in verifier.Input,
-	alg, value string, pol verifier.Policy, keys []store.Key) (verifier.Decision, []string, error) {
+	alg, value string, pol verifier.Policy, requireRekor bool, keys []store.Key) (verifier.Decision, []string, error) {
 	if err := s.requireLog(); err != nil {
 		return verifier.Decision{}, nil, err
 	}
@@ -151,7 +158,7 @@ func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored 
 	if err != nil {
 		return verifier.Decision{}, nil, err
 	}
-	key, keep := decisionKeyOf(proj, in, alg, value, pol, stored, keys, gathering)
+	key, keep := decisionKeyOf(proj, in, alg, value, pol, requireRekor, stored, keys, gathering)
 	if keep && in.Now.Before(in.Layout.Expires) {
 		if hit, ok := s.cache.decisions.Get(key); ok {
 			return hit.d, hit.notLogged, nil
@@ -165,6 +172,16 @@ func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored 
 	candidates, notLogged, err := s.judge(ctx, proj, keys, cp, all)
 	if err != nil {
 		return verifier.Decision{}, nil, err
+	}
+	if requireRekor {
+		var dropped []string
+		var settled bool
+		candidates, dropped, settled, err = s.requireAnchors(ctx, proj, candidates)
+		if err != nil {
+			return verifier.Decision{}, nil, err
+		}
+		notLogged = append(notLogged, dropped...)
+		keep = keep && settled
 	}
 	in.Attestations = candidates
 	d, err := decide(in, cands.hints)

@@ -59,6 +59,8 @@ type verifyCache struct {
 	decisions *lru.Cache[decisionKey, decisionEntry]
 	snapshots *lru.Cache[int64, *projectSnapshot]
 	gathers   *lru.Cache[gatherKey, gatherEntry]
+	// rekorChecks: the outcome of the offline check of a Rekor entry ("" when it verifies), see rekorCheckKey.
+	rekorChecks *lru.Cache[rekorCheckKey, string]
 
 	gatherSeq atomic.Uint64 // the last id given to a kept gathering
 }
@@ -107,6 +109,8 @@ func newVerifyCache() *verifyCache {
 		decisions: mustLRU[decisionKey, decisionEntry](decisionCacheSize),
 		snapshots: mustLRU[int64, *projectSnapshot](snapshotCacheSize),
 		gathers:   mustLRU[gatherKey, gatherEntry](gatherCacheSize),
+
+		rekorChecks: mustLRU[rekorCheckKey, string](judgedCacheSize),
 	}
 }
 
@@ -137,14 +141,14 @@ func keySetFingerprint(pubs []*attestation.PublicKey) string {
 // decisionKey returns the key of the decision about alg:value whose candidates are the kept gathering named
 // gathering, and false when the decision may not be kept: the gathering was not kept (0), or the layout has no
 // leaf.
-func decisionKeyOf(proj store.Project, in verifier.Input, alg, value string, pol verifier.Policy,
+func decisionKeyOf(proj store.Project, in verifier.Input, alg, value string, pol verifier.Policy, requireRekor bool,
 	stored store.Layout, keys []store.Key, gathering uint64) (decisionKey, bool) {
 	if gathering == 0 || stored.LogIndex == nil {
 		return decisionKey{}, false
 	}
 	return decisionKey{
 		project: proj.ID, kind: pol.Kind, name: in.Artifact.Name, digest: alg + ":" + value,
-		policy: pol.Name + "\x00" + pol.Match, layout: pol.Layout, layoutID: stored.ID, layoutIndex: *stored.LogIndex,
+		policy: fmt.Sprintf("%s\x00%s\x00%t", pol.Name, pol.Match, requireRekor), layout: pol.Layout, layoutID: stored.ID, layoutIndex: *stored.LogIndex,
 		keys: keysFingerprint(keys), gathering: gathering,
 	}, true
 }

@@ -22,7 +22,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		keygenCommand(),
-		projectCreateCommand(), projectListCommand(),
+		projectCreateCommand(), projectListCommand(), projectGetCommand(), projectSetCommand(),
 		tokenCreateCommand(), tokenListCommand(), tokenRevokeCommand(),
 		keyAddCommand(), keyListCommand(), keyRevokeCommand(), keyShowCommand(),
 		layoutNewCommand(), layoutSignCommand(), layoutPushCommand(), layoutListCommand(), layoutGetCommand(),

@@ -140,7 +140,7 @@ func (e *env) printAttestations(digest string, all []*attestdv1.Attestation, che
 		fmt.Fprintf(e.stderr, "attest: no attestations for %s\n", digest)
 		return nil
 	}
-	tw := e.table("INTEGRATED", "STEP", "TYPE", "SIGNERS", "ID", "LOG INDEX", "LOG")
+	tw := e.table("INTEGRATED", "STEP", "TYPE", "SIGNERS", "ID", "LOG INDEX", "REKOR", "LOG")
 	for i, a := range all {
 		r := a.GetReceipt()
 		kind := r.GetPredicateType()
@@ -156,9 +156,24 @@ func (e *env) printAttestations(digest string, all []*attestdv1.Attestation, che
 			verdict = checks[i].Status
 		}
 		row(tw, fmtTime(r.GetIntegratedTime()), r.GetStep(), kind, strings.Join(signers, ","), r.GetId(),
-			strconv.FormatUint(r.GetLogIndex(), 10), verdict)
+			strconv.FormatUint(r.GetLogIndex(), 10), anchorText(a.GetAnchor()), verdict)
 	}
 	return tw.Flush()
+}
+
+// anchorText is the REKOR column: "-" when the attestation is not anchored, else its anchor's state, with
+// the Rekor log index once done and the attempts while pending.
+func anchorText(a *attestdv1.Anchor) string {
+	switch {
+	case a == nil:
+		return "-"
+	case a.GetEntry() != nil:
+		return fmt.Sprintf("%s #%d", a.GetState(), a.GetEntry().GetLogIndex())
+	case a.GetState() == "pending" && a.GetAttempts() > 0:
+		return fmt.Sprintf("pending (%d attempts)", a.GetAttempts())
+	default:
+		return a.GetState()
+	}
 }
 
 // optBool is a boolean flag that knows whether it was given, for defaults

@@ -366,7 +366,7 @@ func TestLogPendingCheckpoint(t *testing.T) {
 	logRun(t, withKey, "build")
 
 	out, errOut, code := attest(t, append([]string{"get", "--digest", v1Digest}, withKey...)...)
-	if code != exitOK || !regexp.MustCompile(`\s0\s+pending checkpoint\n`).MatchString(out) {
+	if code != exitOK || !regexp.MustCompile(`\s0\s+-\s+pending checkpoint\n`).MatchString(out) {
 		t.Errorf("get: exit %d\n%s%s", code, out, errOut)
 	}
 	id := fileID(t, "build.intoto.json")

@@ -22,7 +22,7 @@ func checkKindFlag(e *env, kind string) error {
 
 func policySetCommand() *command {
 	return &command{
-		name: "policy set", args: "[--project P] --name NAME --kind image|file|package --match PATTERN --layout LAYOUT",
+		name: "policy set", args: "[--project P] --name NAME --kind image|file|package --match PATTERN --layout LAYOUT [--require-rekor]",
 		summary: "say which layout the artifacts matching a pattern need",
 		help: `Creates the policy NAME, or replaces it: artifacts of the kind whose names
 match PATTERN must satisfy the active version of the layout LAYOUT, which
@@ -35,7 +35,10 @@ character; '[a-z]' a class) and are checked per kind:
   image    a repository, without tag or digest: registry.example.com/team/*
   file     a relative path as attestations name it: etc/*.conf
   package  a package name or package URL: pkg:deb/acme/*
-A project holds at most 1000 policies. Needs an admin token.`,
+With --require-rekor an attestation counts only if it has an entry in the
+project's Rekor server (attest project set --rekor-url) that verifies offline
+and records its envelope. A project holds at most 1000 policies. Needs an
+admin token.`,
 		example: "attest policy set --project acme --name team-images --kind image \\\n  --match 'registry.example.com/team/*' --layout release",
 		run:     cmdPolicySet,
 	}
@@ -48,6 +51,7 @@ func cmdPolicySet(e *env, args []string) error {
 	kind := fs.String("kind", "", "the `KIND` of artifact it covers: image, file or package")
 	match := fs.String("match", "", "the `PATTERN` that the artifacts' names match")
 	layout := fs.String("layout", "", "the `LAYOUT` the artifacts need")
+	requireRekor := fs.Bool("require-rekor", false, "count only attestations with a verified entry in the project's Rekor server")
 	if _, err := e.parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -59,12 +63,17 @@ func cmdPolicySet(e *env, args []string) error {
 	if err := checkKindFlag(e, *kind); err != nil {
 		return err
 	}
-	req := &attestdv1.SetPolicyRequest{Project: *project, Name: *name, Kind: *kind, Match: *match, Layout: *layout}
+	req := &attestdv1.SetPolicyRequest{Project: *project, Name: *name, Kind: *kind, Match: *match, Layout: *layout,
+		RequireRekor: *requireRekor}
 	return callAndPrint(e, "set policy "+*name, func(ctx context.Context, c *attestor.Client) (*attestdv1.SetPolicyResponse, error) {
 		return c.Policies.SetPolicy(ctx, req)
 	}, func(resp *attestdv1.SetPolicyResponse) error {
 		p := resp.GetPolicy()
-		return e.printf("set policy %s: %s artifacts matching %s need layout %s\n", p.GetName(), p.GetKind(), p.GetMatch(), p.GetLayout())
+		rekor := ""
+		if p.GetRequireRekor() {
+			rekor = ", every attestation anchored in Rekor"
+		}
+		return e.printf("set policy %s: %s artifacts matching %s need layout %s%s\n", p.GetName(), p.GetKind(), p.GetMatch(), p.GetLayout(), rekor)
 	})
 }
 
@@ -94,9 +103,13 @@ func cmdPolicyList(e *env, args []string) error {
 	return callAndPrint(e, "list policies", func(ctx context.Context, c *attestor.Client) (*attestdv1.ListPoliciesResponse, error) {
 		return c.Policies.ListPolicies(ctx, req)
 	}, func(resp *attestdv1.ListPoliciesResponse) error {
-		tw := e.table("NAME", "KIND", "MATCH", "LAYOUT", "UPDATED", "SET BY")
+		tw := e.table("NAME", "KIND", "MATCH", "LAYOUT", "REKOR", "UPDATED", "SET BY")
 		for _, p := range resp.GetPolicies() {
-			row(tw, p.GetName(), p.GetKind(), p.GetMatch(), p.GetLayout(), fmtTime(p.GetUpdateTime()), p.GetSetter())
+			rekor := "-"
+			if p.GetRequireRekor() {
+				rekor = "required"
+			}
+			row(tw, p.GetName(), p.GetKind(), p.GetMatch(), p.GetLayout(), rekor, fmtTime(p.GetUpdateTime()), p.GetSetter())
 		}
 		return tw.Flush()
 	})

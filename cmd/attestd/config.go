@@ -33,7 +33,23 @@ type Config struct {
 	WatermarkInterval  time.Duration
 	HealthInterval     time.Duration
 	DrainTimeout       time.Duration
+	RekorAllow         string // comma-separated Rekor URLs that project admins may choose
 	Limits             attestation.Limits
+}
+
+// DefaultRekorAllow is the Rekor server project admins may choose when the operator names none: Sigstore's
+// public instance.
+const DefaultRekorAllow = "https://rekor.sigstore.dev"
+
+// rekorURLs returns the Rekor URLs of --rekor-allow.
+func (c *Config) rekorURLs() []string {
+	var out []string
+	for _, u := range strings.Split(c.RekorAllow, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // newFlagSet declares the flags of serve and migrate on fs, with defaults taken from the environment.
@@ -92,6 +108,8 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer) (*fla
 	dur(&c.WatermarkInterval, "watermark-interval", 5*time.Second, "how often the settled log size is saved for the next start-up's reconciliation")
 	dur(&c.HealthInterval, "health-interval", 2*time.Second, "how often the database is pinged for health")
 	dur(&c.DrainTimeout, "drain-timeout", 20*time.Second, "on SIGTERM, how long in-flight requests may take before they are cut")
+	str(&c.RekorAllow, "rekor-allow", DefaultRekorAllow, "comma-separated Rekor server URLs that project admins may "+
+		"anchor in (attest project set --rekor-url); server admins may set any. Empty: only server admins choose")
 	num(&c.Limits.MaxEnvelopeBytes, "max-envelope-bytes", c.Limits.MaxEnvelopeBytes, "largest envelope accepted, in bytes")
 	num(&c.Limits.MaxSignatures, "max-signatures", c.Limits.MaxSignatures, "most signatures on one envelope")
 	num(&c.Limits.MaxSubjects, "max-subjects", c.Limits.MaxSubjects, "most subjects in one statement")

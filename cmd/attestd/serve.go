@@ -142,7 +142,8 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 	if err != nil {
 		return err
 	}
-	srv := server.New(server.Config{Store: st, Log: lg, Limits: cfg.Limits, Logger: logger, Registry: reg, VSASigner: vsaSigner})
+	srv := server.New(server.Config{Store: st, Log: lg, Limits: cfg.Limits, Logger: logger, Registry: reg, VSASigner: vsaSigner,
+		RekorURLs: cfg.rekorURLs()})
 	rep, err := srv.Reconcile(ctx)
 	if err != nil {
 		return err
@@ -175,6 +176,11 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 	watermarkDone := make(chan struct{})
 	go func() { srv.KeepWatermark(watermarkCtx, cfg.WatermarkInterval); close(watermarkDone) }()
 	defer func() { stopWatermark(); <-watermarkDone }()
+	// Uploads to Rekor for the projects that anchor there; pending anchors wait in the database across restarts.
+	anchorCtx, stopAnchoring := context.WithCancel(context.Background())
+	anchorDone := make(chan struct{})
+	go func() { srv.RunAnchoring(anchorCtx); close(anchorDone) }()
+	defer func() { stopAnchoring(); <-anchorDone }()
 
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(grpcLis) }()

@@ -30,9 +30,11 @@ const (
 )
 
 type Project struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Present when the project anchors its attestations in a Rekor server.
+	Rekor         *RekorSettings `protobuf:"bytes,3,opt,name=rekor,proto3" json:"rekor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -81,6 +83,264 @@ func (x *Project) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Project) GetRekor() *RekorSettings {
+	if x != nil {
+		return x.Rekor
+	}
+	return nil
+}
+
+// RekorSettings name the Rekor server (v1 API) a project anchors its attestations in.
+type RekorSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The server's base URL (http or https), e.g. https://rekor.example.com.
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// The server's public key (PEM), against which entries are verified offline.
+	PublicKey     []byte `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RekorSettings) Reset() {
+	*x = RekorSettings{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RekorSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RekorSettings) ProtoMessage() {}
+
+func (x *RekorSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RekorSettings.ProtoReflect.Descriptor instead.
+func (*RekorSettings) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RekorSettings) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *RekorSettings) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+type GetProjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for the caller's own project.
+	Project       string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProjectRequest) Reset() {
+	*x = GetProjectRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProjectRequest) ProtoMessage() {}
+
+func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProjectRequest.ProtoReflect.Descriptor instead.
+func (*GetProjectRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetProjectRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+type GetProjectResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Project       *Project               `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProjectResponse) Reset() {
+	*x = GetProjectResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProjectResponse) ProtoMessage() {}
+
+func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProjectResponse.ProtoReflect.Descriptor instead.
+func (*GetProjectResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetProjectResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
+type SetProjectRekorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for the caller's own project.
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// Empty turns anchoring off; attestations already anchored or pending keep their state.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// PEM; required with url.
+	PublicKey     []byte `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetProjectRekorRequest) Reset() {
+	*x = SetProjectRekorRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetProjectRekorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetProjectRekorRequest) ProtoMessage() {}
+
+func (x *SetProjectRekorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetProjectRekorRequest.ProtoReflect.Descriptor instead.
+func (*SetProjectRekorRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SetProjectRekorRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *SetProjectRekorRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SetProjectRekorRequest) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+type SetProjectRekorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Project       *Project               `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetProjectRekorResponse) Reset() {
+	*x = SetProjectRekorResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetProjectRekorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetProjectRekorResponse) ProtoMessage() {}
+
+func (x *SetProjectRekorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetProjectRekorResponse.ProtoReflect.Descriptor instead.
+func (*SetProjectRekorResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetProjectRekorResponse) GetProject() *Project {
+	if x != nil {
+		return x.Project
+	}
+	return nil
+}
+
 type CreateProjectRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -90,7 +350,7 @@ type CreateProjectRequest struct {
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[1]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -102,7 +362,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[1]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -115,7 +375,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{1}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateProjectRequest) GetName() string {
@@ -134,7 +394,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[2]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -146,7 +406,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[2]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -159,7 +419,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{2}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -177,7 +437,7 @@ type ListProjectsRequest struct {
 
 func (x *ListProjectsRequest) Reset() {
 	*x = ListProjectsRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[3]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -189,7 +449,7 @@ func (x *ListProjectsRequest) String() string {
 func (*ListProjectsRequest) ProtoMessage() {}
 
 func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[3]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -202,7 +462,7 @@ func (x *ListProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{3}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{8}
 }
 
 type ListProjectsResponse struct {
@@ -214,7 +474,7 @@ type ListProjectsResponse struct {
 
 func (x *ListProjectsResponse) Reset() {
 	*x = ListProjectsResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[4]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +486,7 @@ func (x *ListProjectsResponse) String() string {
 func (*ListProjectsResponse) ProtoMessage() {}
 
 func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[4]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +499,7 @@ func (x *ListProjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectsResponse.ProtoReflect.Descriptor instead.
 func (*ListProjectsResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{4}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListProjectsResponse) GetProjects() []*Project {
@@ -265,7 +525,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[5]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +537,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[5]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +550,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{5}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Token) GetId() string {
@@ -357,7 +617,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[6]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +629,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[6]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +642,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{6}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateTokenRequest) GetProject() string {
@@ -424,7 +684,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[7]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +696,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[7]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +709,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{7}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -475,7 +735,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[8]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +747,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[8]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +760,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{8}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListTokensRequest) GetProject() string {
@@ -519,7 +779,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[9]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +791,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[9]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +804,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{9}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -564,7 +824,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[10]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +836,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[10]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +849,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{10}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RevokeTokenRequest) GetProject() string {
@@ -615,7 +875,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[11]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +887,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[11]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +900,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{11}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RevokeTokenResponse) GetToken() *Token {
@@ -672,7 +932,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[12]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +944,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[12]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +957,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{12}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Key) GetKeyId() string {
@@ -786,7 +1046,7 @@ type AddKeyRequest struct {
 
 func (x *AddKeyRequest) Reset() {
 	*x = AddKeyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[13]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1058,7 @@ func (x *AddKeyRequest) String() string {
 func (*AddKeyRequest) ProtoMessage() {}
 
 func (x *AddKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[13]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1071,7 @@ func (x *AddKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddKeyRequest.ProtoReflect.Descriptor instead.
 func (*AddKeyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{13}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AddKeyRequest) GetProject() string {
@@ -858,7 +1118,7 @@ type AddKeyResponse struct {
 
 func (x *AddKeyResponse) Reset() {
 	*x = AddKeyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[14]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +1130,7 @@ func (x *AddKeyResponse) String() string {
 func (*AddKeyResponse) ProtoMessage() {}
 
 func (x *AddKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[14]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +1143,7 @@ func (x *AddKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddKeyResponse.ProtoReflect.Descriptor instead.
 func (*AddKeyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{14}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AddKeyResponse) GetKey() *Key {
@@ -902,7 +1162,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[15]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1174,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[15]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1187,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{15}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListKeysRequest) GetProject() string {
@@ -946,7 +1206,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[16]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1218,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[16]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1231,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{16}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -991,7 +1251,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[17]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1263,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[17]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1276,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{17}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeKeyRequest) GetProject() string {
@@ -1042,7 +1302,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[18]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1314,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[18]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1327,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{18}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RevokeKeyResponse) GetKey() *Key {
@@ -1090,7 +1350,7 @@ type ArtifactRef struct {
 
 func (x *ArtifactRef) Reset() {
 	*x = ArtifactRef{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[19]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1362,7 @@ func (x *ArtifactRef) String() string {
 func (*ArtifactRef) ProtoMessage() {}
 
 func (x *ArtifactRef) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[19]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1375,7 @@ func (x *ArtifactRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArtifactRef.ProtoReflect.Descriptor instead.
 func (*ArtifactRef) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{19}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ArtifactRef) GetName() string {
@@ -1156,13 +1416,16 @@ type Receipt struct {
 	LogEntry []byte `protobuf:"bytes,8,opt,name=log_entry,json=logEntry,proto3" json:"log_entry,omitempty"`
 	// Present when the submission asked to wait, or from GetInclusionProof.
 	InclusionProof *InclusionProof `protobuf:"bytes,9,opt,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// "pending" when the project anchors in Rekor and the upload is still to be done (it never delays the
+	// receipt), "done" or "failed" later; empty when the project does not anchor.
+	AnchorState   string `protobuf:"bytes,10,opt,name=anchor_state,json=anchorState,proto3" json:"anchor_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[20]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1437,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[20]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1450,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{20}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Receipt) GetId() string {
@@ -1253,6 +1516,13 @@ func (x *Receipt) GetInclusionProof() *InclusionProof {
 	return nil
 }
 
+func (x *Receipt) GetAnchorState() string {
+	if x != nil {
+		return x.AnchorState
+	}
+	return ""
+}
+
 // InclusionProof proves that a leaf is in the tree that a signed checkpoint commits to.
 type InclusionProof struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1268,7 +1538,7 @@ type InclusionProof struct {
 
 func (x *InclusionProof) Reset() {
 	*x = InclusionProof{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[21]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1550,7 @@ func (x *InclusionProof) String() string {
 func (*InclusionProof) ProtoMessage() {}
 
 func (x *InclusionProof) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[21]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1563,7 @@ func (x *InclusionProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InclusionProof.ProtoReflect.Descriptor instead.
 func (*InclusionProof) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{21}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InclusionProof) GetLogIndex() uint64 {
@@ -1336,14 +1606,16 @@ type Attestation struct {
 	Materials     []*ArtifactRef `protobuf:"bytes,6,rep,name=materials,proto3" json:"materials,omitempty"`
 	SignerKeyIds  []string       `protobuf:"bytes,7,rep,name=signer_key_ids,json=signerKeyIds,proto3" json:"signer_key_ids,omitempty"`
 	// Token id of the submitter.
-	Submitter     string `protobuf:"bytes,8,opt,name=submitter,proto3" json:"submitter,omitempty"`
+	Submitter string `protobuf:"bytes,8,opt,name=submitter,proto3" json:"submitter,omitempty"`
+	// Present when the attestation was accepted while its project anchored in Rekor.
+	Anchor        *Anchor `protobuf:"bytes,9,opt,name=anchor,proto3" json:"anchor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attestation) Reset() {
 	*x = Attestation{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[22]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1627,7 @@ func (x *Attestation) String() string {
 func (*Attestation) ProtoMessage() {}
 
 func (x *Attestation) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[22]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1640,7 @@ func (x *Attestation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attestation.ProtoReflect.Descriptor instead.
 func (*Attestation) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{22}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Attestation) GetReceipt() *Receipt {
@@ -1427,6 +1699,172 @@ func (x *Attestation) GetSubmitter() string {
 	return ""
 }
 
+func (x *Attestation) GetAnchor() *Anchor {
+	if x != nil {
+		return x.Anchor
+	}
+	return nil
+}
+
+// Anchor is the state of an attestation's upload to the project's Rekor server.
+type Anchor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "pending" (retried with backoff), "done" (entry set) or "failed" (Rekor refused it for good).
+	State    string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	Attempts int32  `protobuf:"varint,2,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// When the next attempt may run (pending only).
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	// Why the last attempt did not succeed.
+	LastError     string      `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Entry         *RekorEntry `protobuf:"bytes,5,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Anchor) Reset() {
+	*x = Anchor{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Anchor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Anchor) ProtoMessage() {}
+
+func (x *Anchor) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Anchor.ProtoReflect.Descriptor instead.
+func (*Anchor) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Anchor) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Anchor) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Anchor) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+func (x *Anchor) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Anchor) GetEntry() *RekorEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+// RekorEntry is what Rekor returned for an uploaded envelope: enough to verify it offline.
+type RekorEntry struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Uuid           string                 `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	LogIndex       int64                  `protobuf:"varint,2,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	IntegratedTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=integrated_time,json=integratedTime,proto3" json:"integrated_time,omitempty"`
+	LogId          string                 `protobuf:"bytes,4,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	// The whole entry (canonical body, signed entry timestamp, inclusion proof and checkpoint) as JSON, in the
+	// form attest and attestd verify (docs/rekor.md).
+	EntryJson     []byte `protobuf:"bytes,5,opt,name=entry_json,json=entryJson,proto3" json:"entry_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RekorEntry) Reset() {
+	*x = RekorEntry{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RekorEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RekorEntry) ProtoMessage() {}
+
+func (x *RekorEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RekorEntry.ProtoReflect.Descriptor instead.
+func (*RekorEntry) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RekorEntry) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *RekorEntry) GetLogIndex() int64 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
+func (x *RekorEntry) GetIntegratedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IntegratedTime
+	}
+	return nil
+}
+
+func (x *RekorEntry) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
+func (x *RekorEntry) GetEntryJson() []byte {
+	if x != nil {
+		return x.EntryJson
+	}
+	return nil
+}
+
 type SubmitRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty for the caller's own project.
@@ -1441,7 +1879,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[23]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1891,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[23]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1904,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{23}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SubmitRequest) GetProject() string {
@@ -1499,7 +1937,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[24]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1949,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[24]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1962,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{24}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SubmitResponse) GetReceipt() *Receipt {
@@ -1544,7 +1982,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[25]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1994,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[25]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +2007,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{25}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetRequest) GetProject() string {
@@ -1595,7 +2033,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[26]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +2045,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[26]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +2058,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{26}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetResponse) GetAttestation() *Attestation {
@@ -1653,7 +2091,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[27]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +2103,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[27]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +2116,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{27}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListRequest) GetProject() string {
@@ -1769,7 +2207,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +2219,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +2232,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{28}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListResponse) GetAttestations() []*Attestation {
@@ -1819,7 +2257,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1831,7 +2269,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1844,7 +2282,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{29}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{36}
 }
 
 type GetCheckpointResponse struct {
@@ -1863,7 +2301,7 @@ type GetCheckpointResponse struct {
 
 func (x *GetCheckpointResponse) Reset() {
 	*x = GetCheckpointResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +2313,7 @@ func (x *GetCheckpointResponse) String() string {
 func (*GetCheckpointResponse) ProtoMessage() {}
 
 func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +2326,7 @@ func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{30}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetCheckpointResponse) GetCheckpoint() []byte {
@@ -1944,7 +2382,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2394,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2407,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{31}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetInclusionProofRequest) GetProject() string {
@@ -2017,7 +2455,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2467,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2480,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{32}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetInclusionProofResponse) GetProof() *InclusionProof {
@@ -2070,7 +2508,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2520,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2533,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{33}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetConsistencyProofRequest) GetFromSize() uint64 {
@@ -2125,7 +2563,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2575,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2588,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{34}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetConsistencyProofResponse) GetFromSize() uint64 {
@@ -2190,7 +2628,7 @@ type GetEntryRequest struct {
 
 func (x *GetEntryRequest) Reset() {
 	*x = GetEntryRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2202,7 +2640,7 @@ func (x *GetEntryRequest) String() string {
 func (*GetEntryRequest) ProtoMessage() {}
 
 func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2215,7 +2653,7 @@ func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryRequest.ProtoReflect.Descriptor instead.
 func (*GetEntryRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{35}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetEntryRequest) GetLogIndex() uint64 {
@@ -2235,7 +2673,7 @@ type GetEntryResponse struct {
 
 func (x *GetEntryResponse) Reset() {
 	*x = GetEntryResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2685,7 @@ func (x *GetEntryResponse) String() string {
 func (*GetEntryResponse) ProtoMessage() {}
 
 func (x *GetEntryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2698,7 @@ func (x *GetEntryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryResponse.ProtoReflect.Descriptor instead.
 func (*GetEntryResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{36}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetEntryResponse) GetLogIndex() uint64 {
@@ -2304,7 +2742,7 @@ type Layout struct {
 
 func (x *Layout) Reset() {
 	*x = Layout{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2754,7 @@ func (x *Layout) String() string {
 func (*Layout) ProtoMessage() {}
 
 func (x *Layout) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2767,7 @@ func (x *Layout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Layout.ProtoReflect.Descriptor instead.
 func (*Layout) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{37}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Layout) GetProject() string {
@@ -2416,7 +2854,7 @@ type PushLayoutRequest struct {
 
 func (x *PushLayoutRequest) Reset() {
 	*x = PushLayoutRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2428,7 +2866,7 @@ func (x *PushLayoutRequest) String() string {
 func (*PushLayoutRequest) ProtoMessage() {}
 
 func (x *PushLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2441,7 +2879,7 @@ func (x *PushLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLayoutRequest.ProtoReflect.Descriptor instead.
 func (*PushLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{38}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PushLayoutRequest) GetProject() string {
@@ -2475,7 +2913,7 @@ type PushLayoutResponse struct {
 
 func (x *PushLayoutResponse) Reset() {
 	*x = PushLayoutResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2487,7 +2925,7 @@ func (x *PushLayoutResponse) String() string {
 func (*PushLayoutResponse) ProtoMessage() {}
 
 func (x *PushLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2500,7 +2938,7 @@ func (x *PushLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLayoutResponse.ProtoReflect.Descriptor instead.
 func (*PushLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{39}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PushLayoutResponse) GetLayout() *Layout {
@@ -2521,7 +2959,7 @@ type ListLayoutsRequest struct {
 
 func (x *ListLayoutsRequest) Reset() {
 	*x = ListLayoutsRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2971,7 @@ func (x *ListLayoutsRequest) String() string {
 func (*ListLayoutsRequest) ProtoMessage() {}
 
 func (x *ListLayoutsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2984,7 @@ func (x *ListLayoutsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLayoutsRequest.ProtoReflect.Descriptor instead.
 func (*ListLayoutsRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{40}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListLayoutsRequest) GetProject() string {
@@ -2573,7 +3011,7 @@ type ListLayoutsResponse struct {
 
 func (x *ListLayoutsResponse) Reset() {
 	*x = ListLayoutsResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +3023,7 @@ func (x *ListLayoutsResponse) String() string {
 func (*ListLayoutsResponse) ProtoMessage() {}
 
 func (x *ListLayoutsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +3036,7 @@ func (x *ListLayoutsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLayoutsResponse.ProtoReflect.Descriptor instead.
 func (*ListLayoutsResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{41}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListLayoutsResponse) GetLayouts() []*Layout {
@@ -2620,7 +3058,7 @@ type GetLayoutRequest struct {
 
 func (x *GetLayoutRequest) Reset() {
 	*x = GetLayoutRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +3070,7 @@ func (x *GetLayoutRequest) String() string {
 func (*GetLayoutRequest) ProtoMessage() {}
 
 func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +3083,7 @@ func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutRequest.ProtoReflect.Descriptor instead.
 func (*GetLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{42}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetLayoutRequest) GetProject() string {
@@ -2678,7 +3116,7 @@ type GetLayoutResponse struct {
 
 func (x *GetLayoutResponse) Reset() {
 	*x = GetLayoutResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +3128,7 @@ func (x *GetLayoutResponse) String() string {
 func (*GetLayoutResponse) ProtoMessage() {}
 
 func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +3141,7 @@ func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutResponse.ProtoReflect.Descriptor instead.
 func (*GetLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{43}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetLayoutResponse) GetLayout() *Layout {
@@ -2730,14 +3168,17 @@ type Policy struct {
 	// When the policy was last set; equal to create_time until it is replaced.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Token id of whoever set it last.
-	Setter        string `protobuf:"bytes,8,opt,name=setter,proto3" json:"setter,omitempty"`
+	Setter string `protobuf:"bytes,8,opt,name=setter,proto3" json:"setter,omitempty"`
+	// Every attestation a decision uses must have a Rekor entry of the project's Rekor server, verified
+	// offline and bound to its envelope.
+	RequireRekor  bool `protobuf:"varint,9,opt,name=require_rekor,json=requireRekor,proto3" json:"require_rekor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +3190,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +3203,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{44}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Policy) GetProject() string {
@@ -2821,6 +3262,13 @@ func (x *Policy) GetSetter() string {
 	return ""
 }
 
+func (x *Policy) GetRequireRekor() bool {
+	if x != nil {
+		return x.RequireRekor
+	}
+	return false
+}
+
 type SetPolicyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty for the caller's own project.
@@ -2830,14 +3278,16 @@ type SetPolicyRequest struct {
 	Kind  string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
 	Match string `protobuf:"bytes,4,opt,name=match,proto3" json:"match,omitempty"`
 	// A layout of the project.
-	Layout        string `protobuf:"bytes,5,opt,name=layout,proto3" json:"layout,omitempty"`
+	Layout string `protobuf:"bytes,5,opt,name=layout,proto3" json:"layout,omitempty"`
+	// See Policy.require_rekor.
+	RequireRekor  bool `protobuf:"varint,6,opt,name=require_rekor,json=requireRekor,proto3" json:"require_rekor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +3299,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +3312,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{45}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SetPolicyRequest) GetProject() string {
@@ -2900,6 +3350,13 @@ func (x *SetPolicyRequest) GetLayout() string {
 	return ""
 }
 
+func (x *SetPolicyRequest) GetRequireRekor() bool {
+	if x != nil {
+		return x.RequireRekor
+	}
+	return false
+}
+
 type SetPolicyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Policy        *Policy                `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
@@ -2909,7 +3366,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3378,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3391,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{46}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SetPolicyResponse) GetPolicy() *Policy {
@@ -2955,7 +3412,7 @@ type ListPoliciesRequest struct {
 
 func (x *ListPoliciesRequest) Reset() {
 	*x = ListPoliciesRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2967,7 +3424,7 @@ func (x *ListPoliciesRequest) String() string {
 func (*ListPoliciesRequest) ProtoMessage() {}
 
 func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2980,7 +3437,7 @@ func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{47}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListPoliciesRequest) GetProject() string {
@@ -3007,7 +3464,7 @@ type ListPoliciesResponse struct {
 
 func (x *ListPoliciesResponse) Reset() {
 	*x = ListPoliciesResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3019,7 +3476,7 @@ func (x *ListPoliciesResponse) String() string {
 func (*ListPoliciesResponse) ProtoMessage() {}
 
 func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3032,7 +3489,7 @@ func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{48}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListPoliciesResponse) GetPolicies() []*Policy {
@@ -3052,7 +3509,7 @@ type DeletePolicyRequest struct {
 
 func (x *DeletePolicyRequest) Reset() {
 	*x = DeletePolicyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3521,7 @@ func (x *DeletePolicyRequest) String() string {
 func (*DeletePolicyRequest) ProtoMessage() {}
 
 func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3534,7 @@ func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeletePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{49}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DeletePolicyRequest) GetProject() string {
@@ -3102,7 +3559,7 @@ type DeletePolicyResponse struct {
 
 func (x *DeletePolicyResponse) Reset() {
 	*x = DeletePolicyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3114,7 +3571,7 @@ func (x *DeletePolicyResponse) String() string {
 func (*DeletePolicyResponse) ProtoMessage() {}
 
 func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3127,7 +3584,7 @@ func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{50}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{57}
 }
 
 type VerifyRequest struct {
@@ -3151,7 +3608,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +3620,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +3633,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{51}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *VerifyRequest) GetProject() string {
@@ -3229,7 +3686,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3241,7 +3698,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3254,7 +3711,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{52}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *VerifyResponse) GetDecision() *Decision {
@@ -3292,7 +3749,7 @@ type DecisionStep struct {
 
 func (x *DecisionStep) Reset() {
 	*x = DecisionStep{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3304,7 +3761,7 @@ func (x *DecisionStep) String() string {
 func (*DecisionStep) ProtoMessage() {}
 
 func (x *DecisionStep) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3317,7 +3774,7 @@ func (x *DecisionStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionStep.ProtoReflect.Descriptor instead.
 func (*DecisionStep) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{53}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DecisionStep) GetName() string {
@@ -3368,7 +3825,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3380,7 +3837,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3393,7 +3850,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{54}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Decision) GetAllowed() bool {
@@ -3493,7 +3950,7 @@ type ListDecisionsRequest struct {
 
 func (x *ListDecisionsRequest) Reset() {
 	*x = ListDecisionsRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3505,7 +3962,7 @@ func (x *ListDecisionsRequest) String() string {
 func (*ListDecisionsRequest) ProtoMessage() {}
 
 func (x *ListDecisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3518,7 +3975,7 @@ func (x *ListDecisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDecisionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDecisionsRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{55}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListDecisionsRequest) GetProject() string {
@@ -3552,7 +4009,7 @@ type ListDecisionsResponse struct {
 
 func (x *ListDecisionsResponse) Reset() {
 	*x = ListDecisionsResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3564,7 +4021,7 @@ func (x *ListDecisionsResponse) String() string {
 func (*ListDecisionsResponse) ProtoMessage() {}
 
 func (x *ListDecisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3577,7 +4034,7 @@ func (x *ListDecisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDecisionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDecisionsResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{56}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListDecisionsResponse) GetDecisions() []*Decision {
@@ -3592,11 +4049,27 @@ var File_attestd_v1_attestd_proto protoreflect.FileDescriptor
 const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\n" +
 	"\x18attestd/v1/attestd.proto\x12\n" +
-	"attestd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n" +
+	"attestd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x01\n" +
 	"\aProject\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"*\n" +
+	"createTime\x12/\n" +
+	"\x05rekor\x18\x03 \x01(\v2\x19.attestd.v1.RekorSettingsR\x05rekor\"@\n" +
+	"\rRekorSettings\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"-\n" +
+	"\x11GetProjectRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\"C\n" +
+	"\x12GetProjectResponse\x12-\n" +
+	"\aproject\x18\x01 \x01(\v2\x13.attestd.v1.ProjectR\aproject\"c\n" +
+	"\x16SetProjectRekorRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\fR\tpublicKey\"H\n" +
+	"\x17SetProjectRekorResponse\x12-\n" +
+	"\aproject\x18\x01 \x01(\v2\x13.attestd.v1.ProjectR\aproject\"*\n" +
 	"\x14CreateProjectRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"F\n" +
 	"\x15CreateProjectResponse\x12-\n" +
@@ -3667,7 +4140,7 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\vArtifactRef\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\tR\x06digest\"\xcc\x02\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\"\xef\x02\n" +
 	"\aReceipt\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12\x12\n" +
@@ -3677,14 +4150,16 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\acreated\x18\x06 \x01(\bR\acreated\x12\x1b\n" +
 	"\tlog_index\x18\a \x01(\x04R\blogIndex\x12\x1b\n" +
 	"\tlog_entry\x18\b \x01(\fR\blogEntry\x12C\n" +
-	"\x0finclusion_proof\x18\t \x01(\v2\x1a.attestd.v1.InclusionProofR\x0einclusionProof\"\x82\x01\n" +
+	"\x0finclusion_proof\x18\t \x01(\v2\x1a.attestd.v1.InclusionProofR\x0einclusionProof\x12!\n" +
+	"\fanchor_state\x18\n" +
+	" \x01(\tR\vanchorState\"\x82\x01\n" +
 	"\x0eInclusionProof\x12\x1b\n" +
 	"\tlog_index\x18\x01 \x01(\x04R\blogIndex\x12\x1b\n" +
 	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\x12\x16\n" +
 	"\x06hashes\x18\x03 \x03(\fR\x06hashes\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x04 \x01(\fR\n" +
-	"checkpoint\"\xd2\x02\n" +
+	"checkpoint\"\xfe\x02\n" +
 	"\vAttestation\x12-\n" +
 	"\areceipt\x18\x01 \x01(\v2\x13.attestd.v1.ReceiptR\areceipt\x12\x1a\n" +
 	"\benvelope\x18\x02 \x01(\fR\benvelope\x12!\n" +
@@ -3693,7 +4168,23 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\bsubjects\x18\x05 \x03(\v2\x17.attestd.v1.ArtifactRefR\bsubjects\x125\n" +
 	"\tmaterials\x18\x06 \x03(\v2\x17.attestd.v1.ArtifactRefR\tmaterials\x12$\n" +
 	"\x0esigner_key_ids\x18\a \x03(\tR\fsignerKeyIds\x12\x1c\n" +
-	"\tsubmitter\x18\b \x01(\tR\tsubmitter\"Y\n" +
+	"\tsubmitter\x18\b \x01(\tR\tsubmitter\x12*\n" +
+	"\x06anchor\x18\t \x01(\v2\x12.attestd.v1.AnchorR\x06anchor\"\xcf\x01\n" +
+	"\x06Anchor\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x1a\n" +
+	"\battempts\x18\x02 \x01(\x05R\battempts\x12F\n" +
+	"\x11next_attempt_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x04 \x01(\tR\tlastError\x12,\n" +
+	"\x05entry\x18\x05 \x01(\v2\x16.attestd.v1.RekorEntryR\x05entry\"\xb8\x01\n" +
+	"\n" +
+	"RekorEntry\x12\x12\n" +
+	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12\x1b\n" +
+	"\tlog_index\x18\x02 \x01(\x03R\blogIndex\x12C\n" +
+	"\x0fintegrated_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0eintegratedTime\x12\x15\n" +
+	"\x06log_id\x18\x04 \x01(\tR\x05logId\x12\x1d\n" +
+	"\n" +
+	"entry_json\x18\x05 \x01(\fR\tentryJson\"Y\n" +
 	"\rSubmitRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x1a\n" +
 	"\benvelope\x18\x02 \x01(\fR\benvelope\x12\x12\n" +
@@ -3790,7 +4281,7 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\"?\n" +
 	"\x11GetLayoutResponse\x12*\n" +
-	"\x06layout\x18\x01 \x01(\v2\x12.attestd.v1.LayoutR\x06layout\"\x8a\x02\n" +
+	"\x06layout\x18\x01 \x01(\v2\x12.attestd.v1.LayoutR\x06layout\"\xaf\x02\n" +
 	"\x06Policy\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -3801,13 +4292,15 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x16\n" +
-	"\x06setter\x18\b \x01(\tR\x06setter\"\x82\x01\n" +
+	"\x06setter\x18\b \x01(\tR\x06setter\x12#\n" +
+	"\rrequire_rekor\x18\t \x01(\bR\frequireRekor\"\xa7\x01\n" +
 	"\x10SetPolicyRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05match\x18\x04 \x01(\tR\x05match\x12\x16\n" +
-	"\x06layout\x18\x05 \x01(\tR\x06layout\"?\n" +
+	"\x06layout\x18\x05 \x01(\tR\x06layout\x12#\n" +
+	"\rrequire_rekor\x18\x06 \x01(\bR\frequireRekor\"?\n" +
 	"\x11SetPolicyResponse\x12*\n" +
 	"\x06policy\x18\x01 \x01(\v2\x12.attestd.v1.PolicyR\x06policy\"C\n" +
 	"\x13ListPoliciesRequest\x12\x18\n" +
@@ -3856,10 +4349,13 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x1b\n" +
 	"\tbefore_id\x18\x03 \x01(\x03R\bbeforeId\"K\n" +
 	"\x15ListDecisionsResponse\x122\n" +
-	"\tdecisions\x18\x01 \x03(\v2\x14.attestd.v1.DecisionR\tdecisions2\xb9\x01\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x14.attestd.v1.DecisionR\tdecisions2\xe2\x02\n" +
 	"\x0eProjectService\x12T\n" +
 	"\rCreateProject\x12 .attestd.v1.CreateProjectRequest\x1a!.attestd.v1.CreateProjectResponse\x12Q\n" +
-	"\fListProjects\x12\x1f.attestd.v1.ListProjectsRequest\x1a .attestd.v1.ListProjectsResponse2\xfb\x01\n" +
+	"\fListProjects\x12\x1f.attestd.v1.ListProjectsRequest\x1a .attestd.v1.ListProjectsResponse\x12K\n" +
+	"\n" +
+	"GetProject\x12\x1d.attestd.v1.GetProjectRequest\x1a\x1e.attestd.v1.GetProjectResponse\x12Z\n" +
+	"\x0fSetProjectRekor\x12\".attestd.v1.SetProjectRekorRequest\x1a#.attestd.v1.SetProjectRekorResponse2\xfb\x01\n" +
 	"\fTokenService\x12N\n" +
 	"\vCreateToken\x12\x1e.attestd.v1.CreateTokenRequest\x1a\x1f.attestd.v1.CreateTokenResponse\x12K\n" +
 	"\n" +
@@ -3905,159 +4401,177 @@ func file_attestd_v1_attestd_proto_rawDescGZIP() []byte {
 	return file_attestd_v1_attestd_proto_rawDescData
 }
 
-var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*Project)(nil),                     // 0: attestd.v1.Project
-	(*CreateProjectRequest)(nil),        // 1: attestd.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),       // 2: attestd.v1.CreateProjectResponse
-	(*ListProjectsRequest)(nil),         // 3: attestd.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),        // 4: attestd.v1.ListProjectsResponse
-	(*Token)(nil),                       // 5: attestd.v1.Token
-	(*CreateTokenRequest)(nil),          // 6: attestd.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),         // 7: attestd.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),           // 8: attestd.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),          // 9: attestd.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),          // 10: attestd.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),         // 11: attestd.v1.RevokeTokenResponse
-	(*Key)(nil),                         // 12: attestd.v1.Key
-	(*AddKeyRequest)(nil),               // 13: attestd.v1.AddKeyRequest
-	(*AddKeyResponse)(nil),              // 14: attestd.v1.AddKeyResponse
-	(*ListKeysRequest)(nil),             // 15: attestd.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),            // 16: attestd.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),            // 17: attestd.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),           // 18: attestd.v1.RevokeKeyResponse
-	(*ArtifactRef)(nil),                 // 19: attestd.v1.ArtifactRef
-	(*Receipt)(nil),                     // 20: attestd.v1.Receipt
-	(*InclusionProof)(nil),              // 21: attestd.v1.InclusionProof
-	(*Attestation)(nil),                 // 22: attestd.v1.Attestation
-	(*SubmitRequest)(nil),               // 23: attestd.v1.SubmitRequest
-	(*SubmitResponse)(nil),              // 24: attestd.v1.SubmitResponse
-	(*GetRequest)(nil),                  // 25: attestd.v1.GetRequest
-	(*GetResponse)(nil),                 // 26: attestd.v1.GetResponse
-	(*ListRequest)(nil),                 // 27: attestd.v1.ListRequest
-	(*ListResponse)(nil),                // 28: attestd.v1.ListResponse
-	(*GetCheckpointRequest)(nil),        // 29: attestd.v1.GetCheckpointRequest
-	(*GetCheckpointResponse)(nil),       // 30: attestd.v1.GetCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 31: attestd.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 32: attestd.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 33: attestd.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 34: attestd.v1.GetConsistencyProofResponse
-	(*GetEntryRequest)(nil),             // 35: attestd.v1.GetEntryRequest
-	(*GetEntryResponse)(nil),            // 36: attestd.v1.GetEntryResponse
-	(*Layout)(nil),                      // 37: attestd.v1.Layout
-	(*PushLayoutRequest)(nil),           // 38: attestd.v1.PushLayoutRequest
-	(*PushLayoutResponse)(nil),          // 39: attestd.v1.PushLayoutResponse
-	(*ListLayoutsRequest)(nil),          // 40: attestd.v1.ListLayoutsRequest
-	(*ListLayoutsResponse)(nil),         // 41: attestd.v1.ListLayoutsResponse
-	(*GetLayoutRequest)(nil),            // 42: attestd.v1.GetLayoutRequest
-	(*GetLayoutResponse)(nil),           // 43: attestd.v1.GetLayoutResponse
-	(*Policy)(nil),                      // 44: attestd.v1.Policy
-	(*SetPolicyRequest)(nil),            // 45: attestd.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),           // 46: attestd.v1.SetPolicyResponse
-	(*ListPoliciesRequest)(nil),         // 47: attestd.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil),        // 48: attestd.v1.ListPoliciesResponse
-	(*DeletePolicyRequest)(nil),         // 49: attestd.v1.DeletePolicyRequest
-	(*DeletePolicyResponse)(nil),        // 50: attestd.v1.DeletePolicyResponse
-	(*VerifyRequest)(nil),               // 51: attestd.v1.VerifyRequest
-	(*VerifyResponse)(nil),              // 52: attestd.v1.VerifyResponse
-	(*DecisionStep)(nil),                // 53: attestd.v1.DecisionStep
-	(*Decision)(nil),                    // 54: attestd.v1.Decision
-	(*ListDecisionsRequest)(nil),        // 55: attestd.v1.ListDecisionsRequest
-	(*ListDecisionsResponse)(nil),       // 56: attestd.v1.ListDecisionsResponse
-	(*timestamppb.Timestamp)(nil),       // 57: google.protobuf.Timestamp
+	(*RekorSettings)(nil),               // 1: attestd.v1.RekorSettings
+	(*GetProjectRequest)(nil),           // 2: attestd.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),          // 3: attestd.v1.GetProjectResponse
+	(*SetProjectRekorRequest)(nil),      // 4: attestd.v1.SetProjectRekorRequest
+	(*SetProjectRekorResponse)(nil),     // 5: attestd.v1.SetProjectRekorResponse
+	(*CreateProjectRequest)(nil),        // 6: attestd.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),       // 7: attestd.v1.CreateProjectResponse
+	(*ListProjectsRequest)(nil),         // 8: attestd.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),        // 9: attestd.v1.ListProjectsResponse
+	(*Token)(nil),                       // 10: attestd.v1.Token
+	(*CreateTokenRequest)(nil),          // 11: attestd.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),         // 12: attestd.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),           // 13: attestd.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),          // 14: attestd.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),          // 15: attestd.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),         // 16: attestd.v1.RevokeTokenResponse
+	(*Key)(nil),                         // 17: attestd.v1.Key
+	(*AddKeyRequest)(nil),               // 18: attestd.v1.AddKeyRequest
+	(*AddKeyResponse)(nil),              // 19: attestd.v1.AddKeyResponse
+	(*ListKeysRequest)(nil),             // 20: attestd.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),            // 21: attestd.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),            // 22: attestd.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),           // 23: attestd.v1.RevokeKeyResponse
+	(*ArtifactRef)(nil),                 // 24: attestd.v1.ArtifactRef
+	(*Receipt)(nil),                     // 25: attestd.v1.Receipt
+	(*InclusionProof)(nil),              // 26: attestd.v1.InclusionProof
+	(*Attestation)(nil),                 // 27: attestd.v1.Attestation
+	(*Anchor)(nil),                      // 28: attestd.v1.Anchor
+	(*RekorEntry)(nil),                  // 29: attestd.v1.RekorEntry
+	(*SubmitRequest)(nil),               // 30: attestd.v1.SubmitRequest
+	(*SubmitResponse)(nil),              // 31: attestd.v1.SubmitResponse
+	(*GetRequest)(nil),                  // 32: attestd.v1.GetRequest
+	(*GetResponse)(nil),                 // 33: attestd.v1.GetResponse
+	(*ListRequest)(nil),                 // 34: attestd.v1.ListRequest
+	(*ListResponse)(nil),                // 35: attestd.v1.ListResponse
+	(*GetCheckpointRequest)(nil),        // 36: attestd.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),       // 37: attestd.v1.GetCheckpointResponse
+	(*GetInclusionProofRequest)(nil),    // 38: attestd.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 39: attestd.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 40: attestd.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 41: attestd.v1.GetConsistencyProofResponse
+	(*GetEntryRequest)(nil),             // 42: attestd.v1.GetEntryRequest
+	(*GetEntryResponse)(nil),            // 43: attestd.v1.GetEntryResponse
+	(*Layout)(nil),                      // 44: attestd.v1.Layout
+	(*PushLayoutRequest)(nil),           // 45: attestd.v1.PushLayoutRequest
+	(*PushLayoutResponse)(nil),          // 46: attestd.v1.PushLayoutResponse
+	(*ListLayoutsRequest)(nil),          // 47: attestd.v1.ListLayoutsRequest
+	(*ListLayoutsResponse)(nil),         // 48: attestd.v1.ListLayoutsResponse
+	(*GetLayoutRequest)(nil),            // 49: attestd.v1.GetLayoutRequest
+	(*GetLayoutResponse)(nil),           // 50: attestd.v1.GetLayoutResponse
+	(*Policy)(nil),                      // 51: attestd.v1.Policy
+	(*SetPolicyRequest)(nil),            // 52: attestd.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),           // 53: attestd.v1.SetPolicyResponse
+	(*ListPoliciesRequest)(nil),         // 54: attestd.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),        // 55: attestd.v1.ListPoliciesResponse
+	(*DeletePolicyRequest)(nil),         // 56: attestd.v1.DeletePolicyRequest
+	(*DeletePolicyResponse)(nil),        // 57: attestd.v1.DeletePolicyResponse
+	(*VerifyRequest)(nil),               // 58: attestd.v1.VerifyRequest
+	(*VerifyResponse)(nil),              // 59: attestd.v1.VerifyResponse
+	(*DecisionStep)(nil),                // 60: attestd.v1.DecisionStep
+	(*Decision)(nil),                    // 61: attestd.v1.Decision
+	(*ListDecisionsRequest)(nil),        // 62: attestd.v1.ListDecisionsRequest
+	(*ListDecisionsResponse)(nil),       // 63: attestd.v1.ListDecisionsResponse
+	(*timestamppb.Timestamp)(nil),       // 64: google.protobuf.Timestamp
 }
 var file_attestd_v1_attestd_proto_depIdxs = []int32{
-	57, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	0,  // 1: attestd.v1.CreateProjectResponse.project:type_name -> attestd.v1.Project
-	0,  // 2: attestd.v1.ListProjectsResponse.projects:type_name -> attestd.v1.Project
-	57, // 3: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	57, // 4: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
-	5,  // 5: attestd.v1.CreateTokenResponse.token:type_name -> attestd.v1.Token
-	5,  // 6: attestd.v1.ListTokensResponse.tokens:type_name -> attestd.v1.Token
-	5,  // 7: attestd.v1.RevokeTokenResponse.token:type_name -> attestd.v1.Token
-	57, // 8: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	57, // 9: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
-	57, // 10: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
-	57, // 11: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
-	12, // 12: attestd.v1.AddKeyResponse.key:type_name -> attestd.v1.Key
-	12, // 13: attestd.v1.ListKeysResponse.keys:type_name -> attestd.v1.Key
-	12, // 14: attestd.v1.RevokeKeyResponse.key:type_name -> attestd.v1.Key
-	57, // 15: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
-	21, // 16: attestd.v1.Receipt.inclusion_proof:type_name -> attestd.v1.InclusionProof
-	20, // 17: attestd.v1.Attestation.receipt:type_name -> attestd.v1.Receipt
-	19, // 18: attestd.v1.Attestation.subjects:type_name -> attestd.v1.ArtifactRef
-	19, // 19: attestd.v1.Attestation.materials:type_name -> attestd.v1.ArtifactRef
-	20, // 20: attestd.v1.SubmitResponse.receipt:type_name -> attestd.v1.Receipt
-	22, // 21: attestd.v1.GetResponse.attestation:type_name -> attestd.v1.Attestation
-	57, // 22: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
-	57, // 23: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
-	22, // 24: attestd.v1.ListResponse.attestations:type_name -> attestd.v1.Attestation
-	21, // 25: attestd.v1.GetInclusionProofResponse.proof:type_name -> attestd.v1.InclusionProof
-	57, // 26: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
-	57, // 27: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
-	37, // 28: attestd.v1.PushLayoutResponse.layout:type_name -> attestd.v1.Layout
-	37, // 29: attestd.v1.ListLayoutsResponse.layouts:type_name -> attestd.v1.Layout
-	37, // 30: attestd.v1.GetLayoutResponse.layout:type_name -> attestd.v1.Layout
-	57, // 31: attestd.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
-	57, // 32: attestd.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
-	44, // 33: attestd.v1.SetPolicyResponse.policy:type_name -> attestd.v1.Policy
-	44, // 34: attestd.v1.ListPoliciesResponse.policies:type_name -> attestd.v1.Policy
-	54, // 35: attestd.v1.VerifyResponse.decision:type_name -> attestd.v1.Decision
-	20, // 36: attestd.v1.VerifyResponse.vsa_receipt:type_name -> attestd.v1.Receipt
-	53, // 37: attestd.v1.Decision.steps:type_name -> attestd.v1.DecisionStep
-	57, // 38: attestd.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	54, // 39: attestd.v1.ListDecisionsResponse.decisions:type_name -> attestd.v1.Decision
-	1,  // 40: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
-	3,  // 41: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
-	6,  // 42: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
-	8,  // 43: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
-	10, // 44: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
-	13, // 45: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
-	15, // 46: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
-	17, // 47: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
-	23, // 48: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
-	25, // 49: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
-	27, // 50: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
-	38, // 51: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
-	40, // 52: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
-	42, // 53: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
-	45, // 54: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
-	47, // 55: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
-	49, // 56: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
-	51, // 57: attestd.v1.VerifyService.Verify:input_type -> attestd.v1.VerifyRequest
-	55, // 58: attestd.v1.VerifyService.ListDecisions:input_type -> attestd.v1.ListDecisionsRequest
-	29, // 59: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
-	31, // 60: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
-	33, // 61: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
-	35, // 62: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
-	2,  // 63: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
-	4,  // 64: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
-	7,  // 65: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
-	9,  // 66: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
-	11, // 67: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
-	14, // 68: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
-	16, // 69: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
-	18, // 70: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
-	24, // 71: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
-	26, // 72: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
-	28, // 73: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
-	39, // 74: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
-	41, // 75: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
-	43, // 76: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
-	46, // 77: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
-	48, // 78: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
-	50, // 79: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
-	52, // 80: attestd.v1.VerifyService.Verify:output_type -> attestd.v1.VerifyResponse
-	56, // 81: attestd.v1.VerifyService.ListDecisions:output_type -> attestd.v1.ListDecisionsResponse
-	30, // 82: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
-	32, // 83: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
-	34, // 84: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
-	36, // 85: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
-	63, // [63:86] is the sub-list for method output_type
-	40, // [40:63] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	64, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	1,  // 1: attestd.v1.Project.rekor:type_name -> attestd.v1.RekorSettings
+	0,  // 2: attestd.v1.GetProjectResponse.project:type_name -> attestd.v1.Project
+	0,  // 3: attestd.v1.SetProjectRekorResponse.project:type_name -> attestd.v1.Project
+	0,  // 4: attestd.v1.CreateProjectResponse.project:type_name -> attestd.v1.Project
+	0,  // 5: attestd.v1.ListProjectsResponse.projects:type_name -> attestd.v1.Project
+	64, // 6: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	64, // 7: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	10, // 8: attestd.v1.CreateTokenResponse.token:type_name -> attestd.v1.Token
+	10, // 9: attestd.v1.ListTokensResponse.tokens:type_name -> attestd.v1.Token
+	10, // 10: attestd.v1.RevokeTokenResponse.token:type_name -> attestd.v1.Token
+	64, // 11: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	64, // 12: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
+	64, // 13: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
+	64, // 14: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 15: attestd.v1.AddKeyResponse.key:type_name -> attestd.v1.Key
+	17, // 16: attestd.v1.ListKeysResponse.keys:type_name -> attestd.v1.Key
+	17, // 17: attestd.v1.RevokeKeyResponse.key:type_name -> attestd.v1.Key
+	64, // 18: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
+	26, // 19: attestd.v1.Receipt.inclusion_proof:type_name -> attestd.v1.InclusionProof
+	25, // 20: attestd.v1.Attestation.receipt:type_name -> attestd.v1.Receipt
+	24, // 21: attestd.v1.Attestation.subjects:type_name -> attestd.v1.ArtifactRef
+	24, // 22: attestd.v1.Attestation.materials:type_name -> attestd.v1.ArtifactRef
+	28, // 23: attestd.v1.Attestation.anchor:type_name -> attestd.v1.Anchor
+	64, // 24: attestd.v1.Anchor.next_attempt_time:type_name -> google.protobuf.Timestamp
+	29, // 25: attestd.v1.Anchor.entry:type_name -> attestd.v1.RekorEntry
+	64, // 26: attestd.v1.RekorEntry.integrated_time:type_name -> google.protobuf.Timestamp
+	25, // 27: attestd.v1.SubmitResponse.receipt:type_name -> attestd.v1.Receipt
+	27, // 28: attestd.v1.GetResponse.attestation:type_name -> attestd.v1.Attestation
+	64, // 29: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
+	64, // 30: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
+	27, // 31: attestd.v1.ListResponse.attestations:type_name -> attestd.v1.Attestation
+	26, // 32: attestd.v1.GetInclusionProofResponse.proof:type_name -> attestd.v1.InclusionProof
+	64, // 33: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
+	64, // 34: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
+	44, // 35: attestd.v1.PushLayoutResponse.layout:type_name -> attestd.v1.Layout
+	44, // 36: attestd.v1.ListLayoutsResponse.layouts:type_name -> attestd.v1.Layout
+	44, // 37: attestd.v1.GetLayoutResponse.layout:type_name -> attestd.v1.Layout
+	64, // 38: attestd.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
+	64, // 39: attestd.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
+	51, // 40: attestd.v1.SetPolicyResponse.policy:type_name -> attestd.v1.Policy
+	51, // 41: attestd.v1.ListPoliciesResponse.policies:type_name -> attestd.v1.Policy
+	61, // 42: attestd.v1.VerifyResponse.decision:type_name -> attestd.v1.Decision
+	25, // 43: attestd.v1.VerifyResponse.vsa_receipt:type_name -> attestd.v1.Receipt
+	60, // 44: attestd.v1.Decision.steps:type_name -> attestd.v1.DecisionStep
+	64, // 45: attestd.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	61, // 46: attestd.v1.ListDecisionsResponse.decisions:type_name -> attestd.v1.Decision
+	6,  // 47: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
+	8,  // 48: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
+	2,  // 49: attestd.v1.ProjectService.GetProject:input_type -> attestd.v1.GetProjectRequest
+	4,  // 50: attestd.v1.ProjectService.SetProjectRekor:input_type -> attestd.v1.SetProjectRekorRequest
+	11, // 51: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
+	13, // 52: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
+	15, // 53: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
+	18, // 54: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
+	20, // 55: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
+	22, // 56: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
+	30, // 57: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
+	32, // 58: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
+	34, // 59: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
+	45, // 60: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
+	47, // 61: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
+	49, // 62: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
+	52, // 63: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
+	54, // 64: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
+	56, // 65: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
+	58, // 66: attestd.v1.VerifyService.Verify:input_type -> attestd.v1.VerifyRequest
+	62, // 67: attestd.v1.VerifyService.ListDecisions:input_type -> attestd.v1.ListDecisionsRequest
+	36, // 68: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
+	38, // 69: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
+	40, // 70: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
+	42, // 71: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
+	7,  // 72: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
+	9,  // 73: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
+	3,  // 74: attestd.v1.ProjectService.GetProject:output_type -> attestd.v1.GetProjectResponse
+	5,  // 75: attestd.v1.ProjectService.SetProjectRekor:output_type -> attestd.v1.SetProjectRekorResponse
+	12, // 76: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
+	14, // 77: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
+	16, // 78: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
+	19, // 79: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
+	21, // 80: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
+	23, // 81: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
+	31, // 82: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
+	33, // 83: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
+	35, // 84: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
+	46, // 85: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
+	48, // 86: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
+	50, // 87: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
+	53, // 88: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
+	55, // 89: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
+	57, // 90: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
+	59, // 91: attestd.v1.VerifyService.Verify:output_type -> attestd.v1.VerifyResponse
+	63, // 92: attestd.v1.VerifyService.ListDecisions:output_type -> attestd.v1.ListDecisionsResponse
+	37, // 93: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
+	39, // 94: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
+	41, // 95: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
+	43, // 96: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
+	72, // [72:97] is the sub-list for method output_type
+	47, // [47:72] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_attestd_v1_attestd_proto_init() }
@@ -4065,15 +4579,15 @@ func file_attestd_v1_attestd_proto_init() {
 	if File_attestd_v1_attestd_proto != nil {
 		return
 	}
-	file_attestd_v1_attestd_proto_msgTypes[31].OneofWrappers = []any{}
-	file_attestd_v1_attestd_proto_msgTypes[37].OneofWrappers = []any{}
+	file_attestd_v1_attestd_proto_msgTypes[38].OneofWrappers = []any{}
+	file_attestd_v1_attestd_proto_msgTypes[44].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_attestd_v1_attestd_proto_rawDesc), len(file_attestd_v1_attestd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   57,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -26,8 +26,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ProjectService_CreateProject_FullMethodName = "/attestd.v1.ProjectService/CreateProject"
-	ProjectService_ListProjects_FullMethodName  = "/attestd.v1.ProjectService/ListProjects"
+	ProjectService_CreateProject_FullMethodName   = "/attestd.v1.ProjectService/CreateProject"
+	ProjectService_ListProjects_FullMethodName    = "/attestd.v1.ProjectService/ListProjects"
+	ProjectService_GetProject_FullMethodName      = "/attestd.v1.ProjectService/GetProject"
+	ProjectService_SetProjectRekor_FullMethodName = "/attestd.v1.ProjectService/SetProjectRekor"
 )
 
 // ProjectServiceClient is the client API for ProjectService service.
@@ -38,6 +40,11 @@ const (
 type ProjectServiceClient interface {
 	CreateProject(ctx context.Context, in *CreateProjectRequest, opts ...grpc.CallOption) (*CreateProjectResponse, error)
 	ListProjects(ctx context.Context, in *ListProjectsRequest, opts ...grpc.CallOption) (*ListProjectsResponse, error)
+	// GetProject returns one project with its settings: its admins, readers and server admins may ask.
+	GetProject(ctx context.Context, in *GetProjectRequest, opts ...grpc.CallOption) (*GetProjectResponse, error)
+	// SetProjectRekor turns public anchoring in a Rekor server on (url and public_key) or off (url empty) for
+	// the attestations accepted from then on. Project admins and server admins.
+	SetProjectRekor(ctx context.Context, in *SetProjectRekorRequest, opts ...grpc.CallOption) (*SetProjectRekorResponse, error)
 }
 
 type projectServiceClient struct {
@@ -68,6 +75,26 @@ func (c *projectServiceClient) ListProjects(ctx context.Context, in *ListProject
 	return out, nil
 }
 
+func (c *projectServiceClient) GetProject(ctx context.Context, in *GetProjectRequest, opts ...grpc.CallOption) (*GetProjectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetProjectResponse)
+	err := c.cc.Invoke(ctx, ProjectService_GetProject_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectServiceClient) SetProjectRekor(ctx context.Context, in *SetProjectRekorRequest, opts ...grpc.CallOption) (*SetProjectRekorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetProjectRekorResponse)
+	err := c.cc.Invoke(ctx, ProjectService_SetProjectRekor_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProjectServiceServer is the server API for ProjectService service.
 // All implementations must embed UnimplementedProjectServiceServer
 // for forward compatibility.
@@ -76,6 +103,11 @@ func (c *projectServiceClient) ListProjects(ctx context.Context, in *ListProject
 type ProjectServiceServer interface {
 	CreateProject(context.Context, *CreateProjectRequest) (*CreateProjectResponse, error)
 	ListProjects(context.Context, *ListProjectsRequest) (*ListProjectsResponse, error)
+	// GetProject returns one project with its settings: its admins, readers and server admins may ask.
+	GetProject(context.Context, *GetProjectRequest) (*GetProjectResponse, error)
+	// SetProjectRekor turns public anchoring in a Rekor server on (url and public_key) or off (url empty) for
+	// the attestations accepted from then on. Project admins and server admins.
+	SetProjectRekor(context.Context, *SetProjectRekorRequest) (*SetProjectRekorResponse, error)
 	mustEmbedUnimplementedProjectServiceServer()
 }
 
@@ -91,6 +123,12 @@ func (UnimplementedProjectServiceServer) CreateProject(context.Context, *CreateP
 }
 func (UnimplementedProjectServiceServer) ListProjects(context.Context, *ListProjectsRequest) (*ListProjectsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListProjects not implemented")
+}
+func (UnimplementedProjectServiceServer) GetProject(context.Context, *GetProjectRequest) (*GetProjectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProject not implemented")
+}
+func (UnimplementedProjectServiceServer) SetProjectRekor(context.Context, *SetProjectRekorRequest) (*SetProjectRekorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetProjectRekor not implemented")
 }
 func (UnimplementedProjectServiceServer) mustEmbedUnimplementedProjectServiceServer() {}
 func (UnimplementedProjectServiceServer) testEmbeddedByValue()                        {}
@@ -149,6 +187,42 @@ func _ProjectService_ListProjects_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProjectService_GetProject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectServiceServer).GetProject(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectService_GetProject_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectServiceServer).GetProject(ctx, req.(*GetProjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectService_SetProjectRekor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetProjectRekorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectServiceServer).SetProjectRekor(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectService_SetProjectRekor_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectServiceServer).SetProjectRekor(ctx, req.(*SetProjectRekorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProjectService_ServiceDesc is the grpc.ServiceDesc for ProjectService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -163,6 +237,14 @@ var ProjectService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListProjects",
 			Handler:    _ProjectService_ListProjects_Handler,
+		},
+		{
+			MethodName: "GetProject",
+			Handler:    _ProjectService_GetProject_Handler,
+		},
+		{
+			MethodName: "SetProjectRekor",
+			Handler:    _ProjectService_SetProjectRekor_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
