@@ -279,9 +279,14 @@ func (s *Server) SetProjectRekor(ctx context.Context, req *attestdv1.SetProjectR
 	if err != nil {
 		return nil, err
 	}
-	u, key := req.GetUrl(), req.GetPublicKey()
+	u, key := strings.TrimRight(req.GetUrl(), "/"), req.GetPublicKey()
 	if u == "" && len(key) > 0 {
 		return nil, invalidf("public_key without url: give both to turn anchoring on, neither to turn it off")
+	}
+	if u == "" {
+		if err := s.noPolicyRequiresRekor(ctx, proj); err != nil {
+			return nil, err
+		}
 	}
 	if u != "" {
 		if len(u) > store.MaxRekorURL {
@@ -314,6 +319,26 @@ func (s *Server) SetProjectRekor(ctx context.Context, req *attestdv1.SetProjectR
 	s.logger.InfoContext(ctx, "project rekor settings changed", "project", proj.Name, "url", u,
 		"key_sha256", keyDigest(key))
 	return &attestdv1.SetProjectRekorResponse{Project: projectPB(updated)}, nil
+}
+
+// noPolicyRequiresRekor refuses to turn anchoring off while a policy of the project requires it: nothing could
+// satisfy such a policy any more (SetPolicy refuses to create one in a project that does not anchor).
+func (s *Server) noPolicyRequiresRekor(ctx context.Context, proj store.Project) error {
+	pols, err := s.store.ListPolicies(ctx, proj.ID, "")
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, p := range pols {
+		if p.RequireRekor {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) > 0 {
+		return failedPreconditionf("policies %s of project %q require Rekor: set them without --require-rekor (or delete them) before turning anchoring off",
+			strings.Join(names, ", "), proj.Name)
+	}
+	return nil
 }
 
 func keyDigest(key []byte) string {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,20 +157,33 @@ func TestRekorAnchoring(t *testing.T) {
 
 	// The same statement signed again is another envelope: it is not anchored while Rekor has not taken it
 	// (the worker is stopped for it by the project turning anchoring off), and does not count.
+	// Anchoring cannot be turned off while a policy requires it; with the policy relaxed, it can.
+	_, err = e.projects().SetProjectRekor(as(tok["admin"]), &attestdv1.SetProjectRekorRequest{})
+	wantCode(t, err, codes.FailedPrecondition, "debs", "require Rekor")
+	if _, err := e.policies().SetPolicy(as(tok["admin"]), &attestdv1.SetPolicyRequest{Name: "debs", Kind: "file",
+		Match: "*.deb", Layout: "release"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.projects().SetProjectRekor(as(tok["admin"]), &attestdv1.SetProjectRekorRequest{}); err != nil {
 		t.Fatal(err)
 	}
+	// Accepted while anchoring is off: no anchor, now or later.
 	deb2 := sha("unanchored deb")
 	e.submitLogged(t, tok["attestor"], linkStatement("package", nil, map[string]string{"app.deb": deb2}), fn.signer)
+	// On again (the URL's trailing slash is dropped), and the policy requires Rekor again.
+	set, err := e.projects().SetProjectRekor(as(e.admin), &attestdv1.SetProjectRekorRequest{Project: "acme", Url: rekorURL(t) + "/", PublicKey: rekorKey})
+	if err != nil || set.GetProject().GetRekor().GetUrl() != rekorURL(t) {
+		t.Fatalf("SetProjectRekor: %v %v", set, err)
+	}
+	if _, err := e.policies().SetPolicy(as(tok["admin"]), &attestdv1.SetPolicyRequest{Name: "debs", Kind: "file",
+		Match: "*.deb", Layout: "release", RequireRekor: true}); err != nil {
+		t.Fatal(err)
+	}
 	wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb2),
 		"the policy requires a Rekor entry, and it has none")
 
-	// Anchoring on again: the second attestation stays without anchor (it was accepted without). A third
-	// one is anchored; then its stored entry is swapped for the first one's behind attestd's back: an entry
-	// for another envelope never counts.
-	if _, err := e.projects().SetProjectRekor(as(e.admin), &attestdv1.SetProjectRekorRequest{Project: "acme", Url: rekorURL(t), PublicKey: rekorKey}); err != nil {
-		t.Fatal(err)
-	}
+	// A third attestation is anchored; then its stored entry is swapped for the first one's behind attestd's
+	// back: an entry for another envelope never counts.
 	deb3 := sha("third deb")
 	id3 := e.submitLogged(t, tok["attestor"], linkStatement("package", nil, map[string]string{"app.deb": deb3}), fn.signer)
 	if a := e.awaitAnchor(t, tok["reader"], id3, 30*time.Second); a.GetState() != "done" {
@@ -291,55 +306,110 @@ func TestRekorOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	outDigest := func(i int) string { return sha(fmt.Sprint("outage ", i, " ", t.Name())) }
-	submit := func(i int) string {
-		t.Helper()
+	submitOne := func(i int) (string, error) {
 		stmt := linkStatement("build", nil, map[string]string{"out": outDigest(i)})
 		resp, err := e.atts().Submit(as(tok["attestor"]), &attestdv1.SubmitRequest{Envelope: envelope(inTotoPayloadType, stmt, fn.signer)})
 		if err != nil {
-			t.Fatalf("submission %d: %v", i, err)
+			return "", fmt.Errorf("submission %d: %w", i, err)
 		}
-		return resp.GetReceipt().GetId()
+		return resp.GetReceipt().GetId(), nil
 	}
-	var ids []string
-	for i := range 5 {
-		ids = append(ids, submit(i))
+	submit := func(i int) string {
+		t.Helper()
+		id, err := submitOne(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
 	}
+	// A load: 8 clients submitting until told to stop; the main goroutine stops rekor-server in the middle.
+	var (
+		mu      sync.Mutex
+		ids     []string
+		loadErr error
+		next    atomic.Int64
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id, err := submitOne(int(next.Add(1)))
+				mu.Lock()
+				ids = append(ids, id)
+				if err != nil && loadErr == nil {
+					loadErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	submitted := func() int { mu.Lock(); defer mu.Unlock(); return len(ids) }
+	awaitSubmitted := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); submitted() < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d submissions after a minute, want %d", submitted(), n)
+			}
+		}
+	}
+	awaitSubmitted(20)
 	rekorScript(t, "spare", "stop")
-	for i := 5; i < 25; i++ {
-		ids = append(ids, submit(i))
+	awaitSubmitted(submitted() + 40)
+	close(stop)
+	wg.Wait()
+	if loadErr != nil {
+		t.Fatalf("a submission failed while Rekor was down: %v", loadErr)
 	}
+	t.Logf("%d submissions under load, rekor-server stopped after 20", len(ids))
 	// attestd restarts while anchors are pending: they are in the database, not in memory.
 	e.restart(t)
 	e.runAnchoring(t)
-	for i := 25; i < 30; i++ {
-		ids = append(ids, submit(i))
+	for range 5 {
+		ids = append(ids, submit(int(next.Add(1))))
 	}
 	// Let the worker fail against the stopped server at least once, with its backoff on attestd's clock.
 	time.Sleep(500 * time.Millisecond)
 	// Verify under a policy that requires Rekor: pending is not anchored (and the denial is not kept).
 	for range 2 {
-		wantDenied(t, e.verify(t, tok["verifier"], "file", "out", "sha256:"+outDigest(7)), "its upload to Rekor is still pending")
+		wantDenied(t, e.verify(t, tok["verifier"], "file", "out", "sha256:"+outDigest(int(next.Load()))), "its upload to Rekor is still pending")
 	}
 	rekorScript(t, "spare", "start")
-	for _, id := range ids {
-		for {
-			e.clock.Advance(10 * time.Minute) // past any backoff
+	// attestd's clock stands still in tests: it moves 10 s a round, past the few seconds of backoff that the
+	// failed attempts earned, and far less than the layout's day.
+	deadline := time.Now().Add(time.Minute)
+	for pending := ids; len(pending) > 0; {
+		e.clock.Advance(10 * time.Second)
+		var still []string
+		for _, id := range pending {
 			resp, err := e.atts().Get(as(tok["reader"]), &attestdv1.GetRequest{Id: id})
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := resp.GetAttestation().GetAnchor()
-			if a.GetState() == "done" {
-				break
-			}
-			if a.GetState() != "pending" {
+			switch a := resp.GetAttestation().GetAnchor(); a.GetState() {
+			case "done":
+			case "pending":
+				still = append(still, id)
+			default:
 				t.Fatalf("anchor of %s: %v", id, a)
+			}
+		}
+		if pending = still; len(pending) > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d anchors still pending a minute after rekor-server returned", len(pending))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	t.Logf("%d anchors done after the outage", len(ids))
-	if d := e.verify(t, tok["verifier"], "file", "out", "sha256:"+outDigest(7)); !d.GetAllowed() {
+	if d := e.verify(t, tok["verifier"], "file", "out", "sha256:"+outDigest(int(next.Load()))); !d.GetAllowed() {
 		t.Fatalf("anchored after the outage, still denied: %q", d.GetReasons())
 	}
 }

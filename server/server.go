@@ -2,7 +2,7 @@ package server
 
 import (
 	"log/slog"
-	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +81,7 @@ func New(cfg Config) *Server {
 		vsa:     cfg.VSASigner,
 		cache:   newVerifyCache(),
 		anchors: newAnchorer(cfg.Registry),
-		rekorOK: slices.Clone(cfg.RekorURLs),
+		rekorOK: trimSlashes(cfg.RekorURLs),
 	}
 }
 
@@ -89,4 +89,14 @@ func (s *Server) sequencer() *sequencer {
 	s.seqMu.Lock()
 	defer s.seqMu.Unlock()
 	return s.seq
+}
+
+// trimSlashes returns urls without their trailing slashes: "https://rekor.example/" and
+// "https://rekor.example" name one server.
+func trimSlashes(urls []string) []string {
+	out := make([]string, 0, len(urls))
+	for _, u := range urls {
+		out = append(out, strings.TrimRight(u, "/"))
+	}
+	return out
 }
