@@ -296,6 +296,63 @@ func TestListUsesIndexes(t *testing.T) {
 	}
 }
 
+// TestRelatedUsesIndexes: Verify's walk asks for hundreds of digests at once (every artifact of a chain of
+// 100-artifact steps); each must be an index probe. Joined plainly, the planner hashed the project's whole
+// artifact table instead, a cost that grows with every attestation stored.
+func TestRelatedUsesIndexes(t *testing.T) {
+	ctx := t.Context()
+	url := dbtest.New(t)
+	st := open(t, url)
+	if _, err := st.CreateProject(ctx, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	conn := connect(t, url)
+	// 20,000 attestations with one subject and one material each.
+	_, err := conn.Exec(ctx, `
+		INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, predicate_type, step,
+			signer_key_ids, submitter_id, created_at, log_index)
+		SELECT 1, encode(sha256(convert_to(i::text, 'UTF8')), 'hex'), convert_to(i::text, 'UTF8'), 'x', 'y',
+			'p', 'build', '{}', 't', timestamptz '2026-01-01' + i * interval '1 second', i - 1
+		FROM generate_series(1, 20000) AS i;
+		INSERT INTO attestation_subjects (project_id, attestation_seq, ord, name, algorithm, digest)
+		SELECT project_id, seq, 1, 'out', 'sha256', encode(sha256(envelope || '\x01'::bytea), 'hex') FROM attestations;
+		INSERT INTO attestation_materials (project_id, attestation_seq, ord, name, algorithm, digest)
+		SELECT project_id, seq, 1, 'in', 'sha256', encode(sha256(envelope || '\x02'::bytea), 'hex') FROM attestations;
+		ANALYZE`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digests := func(n int, suffix string) (algs, vals []string) {
+		for i := range n {
+			sum := sha256.Sum256([]byte(fmt.Sprint(i*7, suffix)))
+			algs, vals = append(algs, "sha256"), append(vals, hex.EncodeToString(sum[:]))
+		}
+		return algs, vals
+	}
+	for _, n := range []int{1, 100, 301, 1000} {
+		sa, sd := digests(n, "\x01")
+		ma, md := digests(n, "\x02")
+		for _, args := range [][]any{
+			{int64(1), sa, sd, []string{}, []string{}, 10001},
+			{int64(1), []string{}, []string{}, ma, md, 10001},
+			{int64(1), sa, sd, ma, md, 10001},
+		} {
+			rows, err := conn.Query(ctx, "EXPLAIN "+postgres.RelatedQuery, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := strings.Join(lines, "\n")
+			if strings.Contains(plan, "Seq Scan") {
+				t.Errorf("%d digests: a sequential scan:\n%s", n, plan)
+			}
+		}
+	}
+}
+
 // TestSchemaChecks: the database refuses values that no correct caller sends.
 func TestSchemaChecks(t *testing.T) {
 	ctx := t.Context()

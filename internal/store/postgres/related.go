@@ -27,25 +27,11 @@ func (s *Store) RelatedAttestations(ctx context.Context, projectID int64, subjec
 	// One round trip: the artifact indexes lead with (project_id, digest), so each digest is one index probe
 	// (the algorithm checked from the index's INCLUDE column), and each row brings the digests of its subjects
 	// and materials as arrays of "algorithm:digest" (names are not needed to walk, and cost the most bytes).
-	rows, err := s.pool.Query(ctx, `
-		SELECT a.seq, a.project_id, a.id, a.payload_type, a.statement_type, a.predicate_type, a.step,
-			a.signer_key_ids, a.submitter_id, a.created_at, a.log_index,
-			(SELECT array_agg(x.algorithm || ':' || x.digest) FROM attestation_subjects x
-				WHERE x.attestation_seq = a.seq),
-			(SELECT array_agg(x.algorithm || ':' || x.digest) FROM attestation_materials x
-				WHERE x.attestation_seq = a.seq)
-		FROM attestations a
-		WHERE a.project_id = $1 AND a.log_index IS NOT NULL AND a.seq IN (
-			SELECT x.attestation_seq FROM attestation_subjects x
-			JOIN unnest($2::text[], $3::text[]) AS d (algorithm, digest)
-				ON x.digest = d.digest AND x.algorithm = d.algorithm
-			WHERE x.project_id = $1
-			UNION
-			SELECT x.attestation_seq FROM attestation_materials x
-			JOIN unnest($4::text[], $5::text[]) AS d (algorithm, digest)
-				ON x.digest = d.digest AND x.algorithm = d.algorithm
-			WHERE x.project_id = $1)
-		ORDER BY a.seq DESC LIMIT $6`, projectID, sa, sd, ma, md, limit)
+	// The probes, and the reads of the rows they find, are LATERAL subqueries behind OFFSET 0, which the planner
+	// cannot flatten: joined plainly, a hundred digests or more made it hash the project's whole artifact or
+	// attestation table instead (3.8 ms at 10,000 attestations and growing with the table, against 1.7 ms as
+	// probes). TestRelatedUsesIndexes keeps it so.
+	rows, err := s.pool.Query(ctx, relatedQuery, projectID, sa, sd, ma, md, limit)
 	if err != nil {
 		return nil, fmt.Errorf("related attestations of project %d: %w", projectID, classify(ctx, err))
 	}
@@ -70,6 +56,28 @@ func (s *Store) RelatedAttestations(ctx context.Context, projectID int64, subjec
 	}
 	return out, nil
 }
+
+// relatedQuery is RelatedAttestations' query: $1 the project, $2 and $3 the algorithms and values of the
+// subject digests, $4 and $5 those of the material digests, $6 the limit.
+const relatedQuery = `
+		SELECT a.seq, a.project_id, a.id, a.payload_type, a.statement_type, a.predicate_type, a.step,
+			a.signer_key_ids, a.submitter_id, a.created_at, a.log_index,
+			(SELECT array_agg(x.algorithm || ':' || x.digest) FROM attestation_subjects x
+				WHERE x.attestation_seq = a.seq),
+			(SELECT array_agg(x.algorithm || ':' || x.digest) FROM attestation_materials x
+				WHERE x.attestation_seq = a.seq)
+		FROM (
+			SELECT x.attestation_seq FROM unnest($2::text[], $3::text[]) AS d (algorithm, digest)
+			CROSS JOIN LATERAL (SELECT s.attestation_seq FROM attestation_subjects s
+				WHERE s.project_id = $1 AND s.digest = d.digest AND s.algorithm = d.algorithm OFFSET 0) x
+			UNION
+			SELECT x.attestation_seq FROM unnest($4::text[], $5::text[]) AS d (algorithm, digest)
+			CROSS JOIN LATERAL (SELECT m.attestation_seq FROM attestation_materials m
+				WHERE m.project_id = $1 AND m.digest = d.digest AND m.algorithm = d.algorithm OFFSET 0) x
+		) AS hit (seq)
+		CROSS JOIN LATERAL (SELECT * FROM attestations r
+			WHERE r.project_id = $1 AND r.seq = hit.seq AND r.log_index IS NOT NULL OFFSET 0) a
+		ORDER BY a.seq DESC LIMIT $6`
 
 // digestsOnly turns "algorithm:digest" strings into artifacts without names.
 func digestsOnly(refs []string) []store.Artifact {
