@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/attestation"
@@ -348,39 +351,91 @@ func (s *Server) judge(ctx context.Context, proj store.Project, keys []store.Key
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, a := range full {
+	// The envelopes are read (parsed, signatures checked) in parallel, while this goroutine proves the leaves:
+	// the reading is CPU, the proofs are the log's files.
+	judged := make([]judgedEntry, len(full))
+	bad := make([]string, len(full)) // why a candidate does not count whatever its envelope says
+	var toRead []int
+	for i, a := range full {
 		if sum := sha256.Sum256(a.Envelope); hex.EncodeToString(sum[:]) != a.ID {
-			reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its stored envelope's sha256 is not its id (changed behind attestd's back: run attestd audit)", a.ID))
+			bad[i] = fmt.Sprintf("attestation %s does not count: its stored envelope's sha256 is not its id (changed behind attestd's back: run attestd audit)", a.ID)
+			continue
+		}
+		if j, ok := s.cache.judged.Get(judgedKey{a.ID, fp}); ok {
+			judged[i] = j
+		} else {
+			toRead = append(toRead, i)
+		}
+	}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		s.readAll(full, toRead, pubs, judged)
+	}()
+	var proofErr error
+	for i, a := range full {
+		if bad[i] != "" {
 			continue
 		}
 		ik := includedKey{proj.Name, a.ID, *a.LogIndex}
-		if _, ok := s.cache.included.Get(ik); !ok {
-			hashes, err := s.log.InclusionProof(ctx, *a.LogIndex, cp.Size)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%w: inclusion proof of leaf %d: %v", errLogUnavailable, *a.LogIndex, err)
-			}
-			if err := tlog.VerifyInclusion(tlog.LeafHash(entryFor(proj.Name, a)), *a.LogIndex, cp.Size, hashes, cp.Hash); err != nil {
-				reasons = append(reasons, fmt.Sprintf("attestation %s does not count: its inclusion proof at log index %d does not verify against the checkpoint of size %d", a.ID, *a.LogIndex, cp.Size))
-				continue
-			}
-			s.cache.included.Add(ik, cp.Size)
-		}
-		jk := judgedKey{a.ID, fp}
-		j, ok := s.cache.judged.Get(jk)
-		if !ok {
-			j = s.read(a, pubs)
-			s.cache.judged.Add(jk, j)
-		}
-		if j.reason != "" {
-			reasons = append(reasons, j.reason)
+		if _, ok := s.cache.included.Get(ik); ok {
 			continue
 		}
-		att := j.att
-		att.IntegratedAt = a.CreatedAt
-		out = append(out, att)
+		hashes, err := s.log.InclusionProof(ctx, *a.LogIndex, cp.Size)
+		if err != nil {
+			proofErr = fmt.Errorf("%w: inclusion proof of leaf %d: %v", errLogUnavailable, *a.LogIndex, err)
+			break
+		}
+		if err := tlog.VerifyInclusion(tlog.LeafHash(entryFor(proj.Name, a)), *a.LogIndex, cp.Size, hashes, cp.Hash); err != nil {
+			bad[i] = fmt.Sprintf("attestation %s does not count: its inclusion proof at log index %d does not verify against the checkpoint of size %d", a.ID, *a.LogIndex, cp.Size)
+			continue
+		}
+		s.cache.included.Add(ik, cp.Size)
+	}
+	<-readDone
+	if proofErr != nil {
+		return nil, nil, proofErr
+	}
+	for _, i := range toRead {
+		s.cache.judged.Add(judgedKey{full[i].ID, fp}, judged[i])
+	}
+	for i, a := range full {
+		switch {
+		case bad[i] != "":
+			reasons = append(reasons, bad[i])
+		case judged[i].reason != "":
+			reasons = append(reasons, judged[i].reason)
+		default:
+			att := judged[i].att
+			att.IntegratedAt = a.CreatedAt
+			out = append(out, att)
+		}
 	}
 	slices.SortFunc(out, func(a, b verifier.Attestation) int { return strings.Compare(a.ID, b.ID) })
 	return out, reasons, nil
+}
+
+// readAll reads the envelopes full[i] for each i of which, into judged[i], on as many goroutines as there are
+// processors.
+func (s *Server) readAll(full []store.Attestation, which []int, pubs []*attestation.PublicKey, judged []judgedEntry) {
+	workers := min(len(which), runtime.GOMAXPROCS(0))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(which) {
+					return
+				}
+				i := which[k]
+				judged[i] = s.read(full[i], pubs)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // read parses a's envelope, checks its signatures against pubs and parses its statement.
