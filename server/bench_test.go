@@ -34,6 +34,9 @@ func (l *noopLog) AwaitIntegration(context.Context, uint64) ([]byte, tlog.Checkp
 func (l *noopLog) InclusionProof(context.Context, uint64, uint64) ([][]byte, error) {
 	return nil, errNoop
 }
+func (l *noopLog) InclusionProofs(context.Context, []uint64, uint64) ([][][]byte, error) {
+	return nil, errNoop
+}
 func (l *noopLog) ConsistencyProof(context.Context, uint64, uint64) ([][]byte, error) {
 	return nil, errNoop
 }

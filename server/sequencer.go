@@ -16,6 +16,7 @@ type Log interface {
 	Checkpoint(ctx context.Context) ([]byte, tlog.Checkpoint, error)
 	AwaitIntegration(ctx context.Context, index uint64) ([]byte, tlog.Checkpoint, error)
 	InclusionProof(ctx context.Context, index, treeSize uint64) ([][]byte, error)
+	InclusionProofs(ctx context.Context, indices []uint64, treeSize uint64) ([][][]byte, error)
 	ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error)
 	Entry(ctx context.Context, index uint64) ([]byte, error)
 	VerifierKey() string

@@ -373,24 +373,30 @@ func (s *Server) judge(ctx context.Context, proj store.Project, keys []store.Key
 		s.readAll(full, toRead, pubs, judged)
 	}()
 	var proofErr error
+	var prove []int
+	var indices []uint64
 	for i, a := range full {
 		if bad[i] != "" {
 			continue
 		}
-		ik := includedKey{proj.Name, a.ID, *a.LogIndex}
-		if _, ok := s.cache.included.Get(ik); ok {
-			continue
+		if _, ok := s.cache.included.Get(includedKey{proj.Name, a.ID, *a.LogIndex}); !ok {
+			prove, indices = append(prove, i), append(indices, *a.LogIndex)
 		}
-		hashes, err := s.log.InclusionProof(ctx, *a.LogIndex, cp.Size)
-		if err != nil {
-			proofErr = fmt.Errorf("%w: inclusion proof of leaf %d: %v", errLogUnavailable, *a.LogIndex, err)
+	}
+	proofs, err := s.log.InclusionProofs(ctx, indices, cp.Size)
+	if err != nil {
+		proofErr = fmt.Errorf("%w: inclusion proofs of %d leaves: %v", errLogUnavailable, len(indices), err)
+	}
+	for k, i := range prove {
+		if proofErr != nil {
 			break
 		}
-		if err := tlog.VerifyInclusion(tlog.LeafHash(entryFor(proj.Name, a)), *a.LogIndex, cp.Size, hashes, cp.Hash); err != nil {
+		a := full[i]
+		if err := tlog.VerifyInclusion(tlog.LeafHash(entryFor(proj.Name, a)), *a.LogIndex, cp.Size, proofs[k], cp.Hash); err != nil {
 			bad[i] = fmt.Sprintf("attestation %s does not count: its inclusion proof at log index %d does not verify against the checkpoint of size %d", a.ID, *a.LogIndex, cp.Size)
 			continue
 		}
-		s.cache.included.Add(ik, cp.Size)
+		s.cache.included.Add(includedKey{proj.Name, a.ID, *a.LogIndex}, cp.Size)
 	}
 	<-readDone
 	if proofErr != nil {

@@ -142,6 +142,23 @@ func TestConcurrentAppends(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The same proofs in one call, in any order, repeated indices too.
+		indices := []uint64{size - 1, 0, size / 2, 0, 255 % size, 256 % size}
+		batch, err := l.InclusionProofs(ctx, indices, size)
+		if err != nil || len(batch) != len(indices) {
+			t.Fatalf("InclusionProofs in %d: %d proofs, %v", size, len(batch), err)
+		}
+		for k, i := range indices {
+			if !equalHashes(batch[k], refPath(int(i), leaves[:size])) {
+				t.Fatalf("InclusionProofs: the proof of %d in %d differs from the reference path", i, size)
+			}
+		}
+	}
+	if _, err := l.InclusionProofs(ctx, []uint64{0, n}, n); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("InclusionProofs of an index beyond the tree = %v, want ErrOutOfRange", err)
+	}
+	if _, err := l.InclusionProofs(ctx, []uint64{0}, n+1); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("InclusionProofs beyond the checkpoint = %v, want ErrOutOfRange", err)
 	}
 
 	// Entries streams the log back in order and authenticates it; Entry reads one.
