@@ -22,21 +22,12 @@ import (
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/internal/rekor"
+	"github.com/attestd/attestd/internal/rekor/rekortest"
 )
 
-// rekorURL is the URL of the real Rekor of scripts/rekor.sh (ATTESTD_REKOR_URL). Without it the Rekor tests
-// skip, unless ATTESTD_REQUIRE_REKOR=1, which makes them fail, as the server's Rekor tests do.
-func rekorURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("ATTESTD_REKOR_URL")
-	if u == "" {
-		if os.Getenv("ATTESTD_REQUIRE_REKOR") == "1" {
-			t.Fatal("ATTESTD_REQUIRE_REKOR=1 but ATTESTD_REKOR_URL is not set: run bash scripts/rekor.sh up")
-		}
-		t.Skip("ATTESTD_REKOR_URL is not set: run bash scripts/rekor.sh up to test against a real Rekor")
-	}
-	return u
-}
+// rekorURL is the URL of the real Rekor of scripts/rekor.sh; without it the Rekor tests skip, or fail under
+// ATTESTD_REQUIRE_REKOR=1.
+func rekorURL(t testing.TB) string { return rekortest.URL(t) }
 
 // TestRekor: a project anchors its attestations in a real Rekor, chosen by its admin among the servers of
 // attestd serve --rekor-allow. A two-step supply chain recorded with attest run is uploaded by attestd's

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -23,22 +22,15 @@ import (
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/internal/rekor"
+	"github.com/attestd/attestd/internal/rekor/rekortest"
 )
 
 // The tests of this file need a real Rekor: bash scripts/rekor.sh up, then ATTESTD_REKOR_URL=http://... .
 // Without it they skip, unless ATTESTD_REQUIRE_REKOR=1 (as in CI), which makes them fail.
 
-func rekorURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("ATTESTD_REKOR_URL")
-	if u == "" {
-		if os.Getenv("ATTESTD_REQUIRE_REKOR") == "1" {
-			t.Fatal("ATTESTD_REQUIRE_REKOR=1 but ATTESTD_REKOR_URL is not set: run bash scripts/rekor.sh up")
-		}
-		t.Skip("ATTESTD_REKOR_URL is not set: run bash scripts/rekor.sh up to test against a real Rekor")
-	}
-	return u
-}
+// rekorURL is the URL of the real Rekor of scripts/rekor.sh; without it the Rekor tests skip, or fail under
+// ATTESTD_REQUIRE_REKOR=1.
+func rekorURL(t testing.TB) string { return rekortest.URL(t) }
 
 // rekorShop is verifyShop whose project anchors in the real Rekor at u, with the anchoring worker running.
 func rekorShop(t *testing.T, u string) (e *env, tok map[string]string, owner, fn *intotoKey, rekorKey []byte) {

@@ -11,7 +11,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"os"
 	"testing"
 	"time"
 
@@ -27,27 +26,12 @@ import (
 
 	"github.com/attestd/attestd/attestation"
 	"github.com/attestd/attestd/attestor"
+	"github.com/attestd/attestd/internal/rekor/rekortest"
 )
 
-// The environment of the tests against a real Rekor (bash scripts/rekor.sh up).
-const (
-	envURL     = "ATTESTD_REKOR_URL"     // http://127.0.0.1:PORT
-	envRequire = "ATTESTD_REQUIRE_REKOR" // "1": a missing Rekor fails the tests instead of skipping them
-)
-
-// rekorURL returns the URL of the real Rekor, or skips the test when there is
-// none (fails it under ATTESTD_REQUIRE_REKOR=1).
-func rekorURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv(envURL)
-	if u == "" {
-		if os.Getenv(envRequire) == "1" {
-			t.Fatalf("%s=1 but %s is not set: run bash scripts/rekor.sh up", envRequire, envURL)
-		}
-		t.Skipf("%s is not set: run bash scripts/rekor.sh up to test against a real Rekor", envURL)
-	}
-	return u
-}
+// rekorURL returns the URL of the real Rekor, or skips the test when there is none (fails it under
+// ATTESTD_REQUIRE_REKOR=1).
+func rekorURL(t testing.TB) string { return rekortest.URL(t) }
 
 // signedEnvelope returns a DSSE envelope holding an in-toto link statement
 // for a random product, signed by a new ECDSA P-256 key, and that key's PEM.
