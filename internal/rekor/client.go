@@ -6,18 +6,24 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/go-openapi/runtime"
-	rekorclient "github.com/sigstore/rekor/pkg/client"
+	httptransport "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+	"github.com/hashicorp/go-cleanhttp"
+	"github.com/hashicorp/go-retryablehttp"
 	"github.com/sigstore/rekor/pkg/generated/client"
 	"github.com/sigstore/rekor/pkg/generated/client/entries"
 	"github.com/sigstore/rekor/pkg/generated/client/pubkey"
 	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/rekor/pkg/types"
+	"github.com/sigstore/rekor/pkg/util"
 	dsse001 "github.com/sigstore/rekor/pkg/types/dsse/v0.0.1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
@@ -79,23 +85,106 @@ func NewClient(rawURL string, opts ...Option) (*Client, error) {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
-	ropts := []rekorclient.Option{
-		rekorclient.WithUserAgent("attestd"),
-		rekorclient.WithRetryCount(o.retries),
-		rekorclient.WithRetryWaitMin(100 * time.Millisecond),
-		rekorclient.WithRetryWaitMax(2 * time.Second),
-		rekorclient.WithNoDisableKeepalives(true),
-		rekorclient.WithLogger(o.log), // *slog.Logger is a retryablehttp.LeveledLogger
-	}
-	if o.tls != nil {
-		ropts = append(ropts, rekorclient.WithTLSConfig(o.tls))
-	}
-	api, err := rekorclient.GetRekorClient(u.String(), ropts...)
-	if err != nil {
-		return nil, fmt.Errorf("rekor client for %s: %w", u.Redacted(), err)
-	}
-	return &Client{api: api, timeout: o.timeout, log: o.log.With("rekor", u.String())}, nil
+	return &Client{api: newAPI(u, o), timeout: o.timeout, log: o.log.With("rekor", u.String())}, nil
 }
+
+// MaxResponseBytes bounds every answer read from Rekor: an entry is at most MaxEntrySize in its stored form,
+// and Rekor's JSON of it (base64 body, proof, checkpoint) is of the same order.
+const MaxResponseBytes = 4 << 20
+
+// newAPI is Rekor's generated client over an HTTP client of attestd's: retried like Rekor's own
+// (retryablehttp, 5xx and network errors), but with every response body bounded by MaxResponseBytes and
+// redirects never followed (a redirect is an answer, which counts as unavailable): the URL was checked and
+// allowed, where it would redirect to was not.
+func newAPI(u *url.URL, o config) *client.Rekor {
+	base := cleanhttp.DefaultPooledTransport()
+	if o.tls != nil {
+		base.TLSClientConfig = o.tls
+	}
+	rc := retryablehttp.NewClient()
+	rc.HTTPClient = &http.Client{
+		Transport:     &boundedTransport{base: base, max: MaxResponseBytes},
+		CheckRedirect: noRedirects,
+	}
+	rc.RetryMax = int(o.retries)
+	rc.RetryWaitMin, rc.RetryWaitMax = 100*time.Millisecond, 2*time.Second
+	rc.Logger = o.log // *slog.Logger is a retryablehttp.LeveledLogger
+	rc.ErrorHandler = func(resp *http.Response, err error, tries int) (*http.Response, error) {
+		if err != nil {
+			return nil, fmt.Errorf("giving up after %d attempt(s): %w", tries, err)
+		}
+		if resp != nil {
+			resp.Body.Close()
+			return nil, fmt.Errorf("giving up after %d attempt(s): HTTP %d", tries, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("giving up after %d attempt(s)", tries)
+	}
+	path := u.Path
+	if path == "" {
+		path = client.DefaultBasePath
+	}
+	hc := rc.StandardClient()
+	hc.CheckRedirect = noRedirects // the outer client too: it would follow what the inner one handed back
+	rt := httptransport.NewWithClient(u.Host, path, []string{u.Scheme}, hc)
+	rt.Consumers["application/json"] = runtime.JSONConsumer()
+	rt.Consumers["application/x-pem-file"] = runtime.TextConsumer()
+	rt.Producers["application/json"] = runtime.JSONProducer()
+	formats := strfmt.NewFormats()
+	formats.Add("signedCheckpoint", &util.SignedNote{}, util.SignedCheckpointValidator)
+	return client.New(rt, formats)
+}
+
+// noRedirects makes an http.Client hand back a redirect as the answer it is.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// boundedTransport bounds the bodies of the responses of base, and names attestd as the user agent.
+type boundedTransport struct {
+	base http.RoundTripper
+	max  int64
+}
+
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("User-Agent", "attestd")
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &boundedBody{rc: resp.Body, left: t.max}
+	return resp, nil
+}
+
+// ErrResponseTooLarge: Rekor's answer was larger than MaxResponseBytes; it was not read further.
+var ErrResponseTooLarge = fmt.Errorf("rekor answer over %d bytes", MaxResponseBytes)
+
+// boundedBody reads at most left bytes, then fails with ErrResponseTooLarge rather than cut the answer short.
+type boundedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more tells a body of exactly the bound from a longer one.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, ErrResponseTooLarge
+		}
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *boundedBody) Close() error { return b.rc.Close() }
 
 func checkURL(rawURL string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)

@@ -297,3 +297,38 @@ func TestEntryAndPublicKey(t *testing.T) {
 		t.Fatalf("PublicKey of a garbled answer = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestAnswersAreBounded: an answer larger than MaxResponseBytes is not read to its end (an error, not a cut
+// answer), and a redirect is never followed: the URL was allowed, where it points to was not.
+func TestAnswersAreBounded(t *testing.T) {
+	env, key := signedEnvelope(t)
+	huge := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"` + strings.Repeat("a", MaxResponseBytes) + `": {}}`))
+	}
+	c := serveFake(t, &fakeServer{create: huge})
+	_, err := c.UploadDSSE(context.Background(), env, [][]byte{key})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "over") {
+		t.Fatalf("a %d-byte answer: %v", MaxResponseBytes+10, err)
+	}
+
+	var elsewhere atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(target.Close)
+	redirect := func(w http.ResponseWriter) {
+		w.Header().Set("Location", target.URL+"/api/v1/log/entries")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}
+	c = serveFake(t, &fakeServer{create: redirect})
+	if _, err := c.UploadDSSE(context.Background(), env, [][]byte{key}); err == nil {
+		t.Fatal("a redirect was taken for an answer")
+	} else if errors.Is(err, ErrPermanent) == errors.Is(err, ErrUnavailable) {
+		t.Fatalf("error %v wraps both or neither of ErrPermanent and ErrUnavailable", err)
+	} else {
+		t.Log(err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the redirect was followed: %d requests elsewhere", n)
+	}
+}
