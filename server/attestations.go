@@ -132,6 +132,9 @@ func (s *Server) record(ctx context.Context, project string, a store.Attestation
 	a.CreatedAt = s.now()
 	stored, created, err := s.store.InsertAttestation(dctx, a)
 	if err != nil {
+		// The row may have committed all the same (an error after the commit): the feed hears of it, so that
+		// no kept gathering misses it.
+		q.feed.add(q.feed.entryOf(a))
 		s.orphanLeaf(dctx, q, entry, idx)
 		return store.Attestation{}, false, fmt.Errorf("store attestation %s: %w", a.ID, err)
 	}
