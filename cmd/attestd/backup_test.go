@@ -3,6 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/attestd/attestd/migrations"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 	"os"
 	"path/filepath"
 	"slices"
@@ -284,4 +289,36 @@ func TestBackupRestoreRefusals(t *testing.T) {
 		t.Errorf("audit of the restored backup:\n%s", audit)
 	}
 	dumpCompare(t, filepath.Join(dataDir, sqliteFile), filepath.Join(fresh, sqliteFile))
+}
+
+// TestCommandsRefuseAnOlderSchema: backup does not migrate; on a database one migration behind it says what to
+// do rather than fail on a missing column (audit opens the database the same way, after the log's files).
+func TestCommandsRefuseAnOlderSchema(t *testing.T) {
+	pg := dbtest.New(t)
+	cfg, err := pgx.ParseConfig(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.Postgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, want, err := p.GetVersions(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(t.Context(), want-1); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	for _, args := range [][]string{
+		{"backup", "--out", filepath.Join(t.TempDir(), "b.tar.gz"), "--data-dir", dataDir, "--database-url", pg},
+	} {
+		code, _, errs := attestdRun(t, args...)
+		if code == 0 || !strings.Contains(errs, fmt.Sprintf("schema is at version %d, this attestd needs %d: run attestd migrate", want-1, want)) {
+			t.Errorf("%s on an older schema: exit %d, %s", args[0], code, errs)
+		}
+	}
 }

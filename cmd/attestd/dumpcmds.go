@@ -140,6 +140,9 @@ func sameFile(a, b string) bool {
 // database in use is consistent).
 func openSnapshot(ctx context.Context, db database, tmpDir string) (store.Store, func(), error) {
 	if db.Backend == backendPostgres {
+		if err := postgres.CheckSchema(ctx, db.URL); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", db.Where(), err)
+		}
 		st, err := postgres.Open(ctx, db.URL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open %s: %w", db.Where(), err)

@@ -82,15 +82,21 @@ func migrateDatabase(ctx context.Context, db database) error {
 	return postgres.Migrate(ctx, db.URL)
 }
 
-// openStore opens the store of db; serve, migrate and audit share it. It does not migrate, and an SQLite
-// file must exist already (serve and migrate create it), so that a wrong path is an error rather than an
-// empty database.
+// openStore opens the store of db; serve, migrate and audit share it. It does not migrate: an SQLite file must
+// exist already (serve and migrate create it), so that a wrong path is an error rather than an empty
+// database, and a schema older than this attestd's is refused (store.SchemaBehindError) rather than read.
 func openStore(ctx context.Context, db database) (store.Store, error) {
 	if db.Backend == backendSQLite {
 		if _, err := os.Stat(db.Path); err != nil {
 			return nil, fmt.Errorf("sqlite database: %w (attestd serve or attestd migrate creates it)", err)
 		}
+		if err := sqlite.CheckSchema(ctx, db.Path); err != nil {
+			return nil, err
+		}
 		return sqlite.Open(ctx, db.Path)
+	}
+	if err := postgres.CheckSchema(ctx, db.URL); err != nil {
+		return nil, err
 	}
 	return postgres.Open(ctx, db.URL)
 }

@@ -11,6 +11,7 @@
 package store
 
 import (
+	"fmt"
 	"context"
 	"errors"
 	"strconv"
@@ -29,6 +30,16 @@ var (
 	// reason; the caller may retry.
 	ErrUnavailable = errors.New("database unavailable")
 )
+
+// SchemaBehindError: the database's schema is older than this attestd's (CheckSchema of a backend); the
+// commands that do not migrate refuse it rather than fail on a missing column.
+type SchemaBehindError struct {
+	Current, Want int64 // the database's schema version, and this attestd's
+}
+
+func (e *SchemaBehindError) Error() string {
+	return fmt.Sprintf("the database's schema is at version %d, this attestd needs %d: run attestd migrate (attestd serve migrates too) with this attestd first", e.Current, e.Want)
+}
 
 // Roles a token can carry.
 const (

@@ -10,6 +10,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/migrations"
 )
 
@@ -37,6 +38,38 @@ func Migrate(ctx context.Context, databaseURL string) error {
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", classify(ctx, err))
+	}
+	return nil
+}
+
+// CheckSchema returns a *store.SchemaBehindError if the database at databaseURL has migrations to apply, for
+// the commands that read a database without migrating it (backup, audit). A database that cannot be reached is
+// store.ErrUnavailable.
+func CheckSchema(ctx context.Context, databaseURL string) error {
+	cfg, err := pgxConnConfig(databaseURL)
+	if err != nil {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("check schema: %w", classify(ctx, err))
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.Postgres)
+	if err != nil {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	return schemaCurrent(ctx, p)
+}
+
+// schemaCurrent compares the database's schema version with the newest migration of p.
+func schemaCurrent(ctx context.Context, p *goose.Provider) error {
+	current, want, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	if current < want {
+		return &store.SchemaBehindError{Current: current, Want: want}
 	}
 	return nil
 }

@@ -122,6 +122,37 @@ func TestMigrateDownAndUp(t *testing.T) {
 	open(t, url).Ping(t.Context())
 }
 
+// TestCheckSchema: a database one migration behind is refused by name and versions, then accepted once
+// migrated.
+func TestCheckSchema(t *testing.T) {
+	url := dbtest.New(t)
+	if err := postgres.CheckSchema(t.Context(), url); err != nil {
+		t.Fatalf("current schema: %v", err)
+	}
+	p := gooseProvider(t, url)
+	_, want, err := p.GetVersions(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(t.Context(), want-1); err != nil {
+		t.Fatal(err)
+	}
+	var behind *store.SchemaBehindError
+	err = postgres.CheckSchema(t.Context(), url)
+	if !errors.As(err, &behind) || behind.Current != want-1 || behind.Want != want || !strings.Contains(err.Error(), "attestd migrate") {
+		t.Fatalf("a schema one behind: %v", err)
+	}
+	if err := postgres.Migrate(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.CheckSchema(t.Context(), url); err != nil {
+		t.Fatalf("migrated: %v", err)
+	}
+	if err := postgres.CheckSchema(t.Context(), "postgres://postgres@"+closedPort(t)+"/x?sslmode=disable&connect_timeout=2"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("unreachable: %v", err)
+	}
+}
+
 func gooseProvider(t *testing.T, url string) *goose.Provider {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(url)

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/migrations"
 )
 
@@ -33,6 +35,32 @@ func Migrate(ctx context.Context, path string) error {
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate %s: %w", abs, classify(ctx, err))
+	}
+	return nil
+}
+
+// CheckSchema returns a *store.SchemaBehindError if the database file at path (which must exist) has
+// migrations to apply, for the commands that read a database without migrating it (audit).
+func CheckSchema(ctx context.Context, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	db, err := openDB(abs, defaultBusyTimeout, false)
+	if err != nil {
+		return fmt.Errorf("check schema of %s: %w", abs, err)
+	}
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.SQLite)
+	if err != nil {
+		return fmt.Errorf("check schema of %s: %w", abs, err)
+	}
+	current, want, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("check schema of %s: %w", abs, classify(ctx, err))
+	}
+	if current < want {
+		return &store.SchemaBehindError{Current: current, Want: want}
 	}
 	return nil
 }

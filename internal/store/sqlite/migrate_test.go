@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"errors"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -120,6 +121,33 @@ func TestMigrateDownAndUp(t *testing.T) {
 		t.Fatalf("Migrate after down: %v", err)
 	}
 	open(t, path).Ping(t.Context())
+}
+
+// TestCheckSchema: a file one migration behind is refused by name and versions, then accepted once migrated.
+func TestCheckSchema(t *testing.T) {
+	t.Parallel()
+	path := newDB(t)
+	if err := sqlite.CheckSchema(t.Context(), path); err != nil {
+		t.Fatalf("current schema: %v", err)
+	}
+	p := gooseProvider(t, rawDB(t, path))
+	_, want, err := p.GetVersions(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(t.Context(), want-1); err != nil {
+		t.Fatal(err)
+	}
+	var behind *store.SchemaBehindError
+	if err := sqlite.CheckSchema(t.Context(), path); !errors.As(err, &behind) || behind.Current != want-1 || behind.Want != want {
+		t.Fatalf("a schema one behind: %v", err)
+	}
+	if err := sqlite.Migrate(t.Context(), path); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.CheckSchema(t.Context(), path); err != nil {
+		t.Fatalf("migrated: %v", err)
+	}
 }
 
 // TestUpgradeKeepsLayoutsWithoutLogIndex: a database that stopped at 00005, with a layout pushed before layouts
