@@ -11,9 +11,9 @@
 package store
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 )
