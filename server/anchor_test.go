@@ -146,9 +146,20 @@ func TestRekorAnchoring(t *testing.T) {
 	if d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb); !d.GetAllowed() {
 		t.Fatalf("anchored, denied: %q", d.GetReasons())
 	}
+	// The project's Rekor key replaced by another log's: the kept decision is not returned, the entry does not
+	// verify against the new key; the right key back, allowed again.
+	other := []byte(newSigner(t).pem)
+	if _, err := e.projects().SetProjectRekor(as(e.admin), &attestdv1.SetProjectRekorRequest{Project: "acme", Url: rekorURL(t), PublicKey: other}); err != nil {
+		t.Fatal(err)
+	}
+	wantDenied(t, e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb), "its Rekor entry does not verify")
+	if _, err := e.projects().SetProjectRekor(as(e.admin), &attestdv1.SetProjectRekorRequest{Project: "acme", Url: rekorURL(t), PublicKey: rekorKey}); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.verify(t, tok["verifier"], "file", "app.deb", "sha256:"+deb); !d.GetAllowed() {
+		t.Fatalf("the right key back, denied: %q", d.GetReasons())
+	}
 
-	// The same statement signed again is another envelope: it is not anchored while Rekor has not taken it
-	// (the worker is stopped for it by the project turning anchoring off), and does not count.
 	// Anchoring cannot be turned off while a policy requires it; with the policy relaxed, it can.
 	_, err = e.projects().SetProjectRekor(as(tok["admin"]), &attestdv1.SetProjectRekorRequest{})
 	wantCode(t, err, codes.FailedPrecondition, "debs", "require Rekor")

@@ -70,13 +70,15 @@ type verifyCache struct {
 // candidates, which stands for the attestations: it is carried forward only while no attestation settled
 // since could change it. A decision is kept only when every candidate was covered by the checkpoint it was
 // proved against: the log only grows, so a later checkpoint covers them too and judges them alike. The clock
-// matters only through the layout's expiry, which the caller checks before using a kept decision.
+// matters only through the layout's expiry, which the caller checks before using a kept decision. Under a
+// policy requiring Rekor, the project's Rekor key is part of it too: the entries are verified against it.
 type decisionKey struct {
 	project                  int64
 	kind, name, digest       string
 	policy, layout, layoutID string
 	layoutIndex              uint64
 	keys                     string
+	rekorKey                 [32]byte // the sha256 of the project's Rekor key, under a policy requiring Rekor
 	gathering                uint64
 }
 
@@ -146,11 +148,15 @@ func decisionKeyOf(proj store.Project, in verifier.Input, alg, value string, pol
 	if gathering == 0 || stored.LogIndex == nil {
 		return decisionKey{}, false
 	}
-	return decisionKey{
+	k := decisionKey{
 		project: proj.ID, kind: pol.Kind, name: in.Artifact.Name, digest: alg + ":" + value,
 		policy: fmt.Sprintf("%s\x00%s\x00%t", pol.Name, pol.Match, requireRekor), layout: pol.Layout, layoutID: stored.ID, layoutIndex: *stored.LogIndex,
 		keys: keysFingerprint(keys), gathering: gathering,
-	}, true
+	}
+	if requireRekor {
+		k.rekorKey = sha256.Sum256(proj.RekorPublicKey)
+	}
+	return k, true
 }
 
 // keysFingerprint names the project's keys with everything a decision reads of them.
