@@ -203,6 +203,14 @@ func rekorJourney(t *testing.T, db backend, u string) {
 		t.Fatalf("build's entry against package's envelope: %v", err)
 	}
 
+	// Nothing failed: a retry of every failed anchor puts none back; the command needs ids or --all-failed.
+	if out := pa.ok("--plaintext", "anchor", "retry", "--all-failed"); out != "0 anchors back in the queue\n" {
+		t.Fatalf("anchor retry --all-failed: %q", out)
+	}
+	if r := pa.run("--plaintext", "anchor", "retry"); r.code != 2 || !strings.Contains(r.stderr, "--all-failed") {
+		t.Fatalf("anchor retry without ids: exit %d\n%s", r.code, r.stderr)
+	}
+
 	out := verifier.ok("--plaintext", "verify", "file", "app.deb")
 	if !strings.Contains(out, "ALLOWED") || !strings.Contains(out, "layout release version 1 (policy debs)") ||
 		!strings.Contains(out, "step package: "+chain[1].id) {

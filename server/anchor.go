@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
+	"github.com/attestd/attestd/attestation"
 	"github.com/attestd/attestd/internal/rekor"
 	"github.com/attestd/attestd/internal/store"
 )
@@ -371,4 +372,43 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// RetryAnchors puts failed anchors of the project back in the anchoring queue, due now, and wakes the worker:
+// after Rekor refused an envelope for a reason since fixed, or the project turned anchoring off and on again.
+// An anchor that is pending or done is left as it is.
+func (s *Server) RetryAnchors(ctx context.Context, req *attestdv1.RetryAnchorsRequest) (*attestdv1.RetryAnchorsResponse, error) {
+	_, proj, err := s.resolveProject(ctx, req.GetProject(), "retry anchors", rolesAdmin...)
+	if err != nil {
+		return nil, err
+	}
+	ids := req.GetIds()
+	switch {
+	case req.GetAllFailed() && len(ids) > 0:
+		return nil, invalidf("ids and all_failed: give one or the other")
+	case !req.GetAllFailed() && len(ids) == 0:
+		return nil, invalidf("ids: name the attestations whose anchors to retry, or ask for all_failed")
+	case len(ids) > store.MaxGetAttestations:
+		return nil, &attestation.LimitError{Limit: "max-retry-anchors, fixed", Max: store.MaxGetAttestations, Got: len(ids), What: "attestation ids in one call"}
+	}
+	for _, id := range ids {
+		if err := checkID(id); err != nil {
+			return nil, err
+		}
+	}
+	if req.GetAllFailed() {
+		ids = nil
+	}
+	if proj.RekorURL == "" {
+		return nil, failedPreconditionf("project %q does not anchor in Rekor: set a Rekor server first (attest project set --rekor-url)", proj.Name)
+	}
+	n, err := s.store.RetryAnchors(ctx, proj.ID, ids, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		s.anchors.nudge()
+	}
+	s.logger.InfoContext(ctx, "anchors retried", "project", proj.Name, "count", n, "all_failed", req.GetAllFailed())
+	return &attestdv1.RetryAnchorsResponse{Retried: int32(n)}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	in_toto "github.com/in-toto/in-toto-golang/in_toto"
 	rekorclient "github.com/sigstore/rekor/pkg/client"
 	"github.com/sigstore/rekor/pkg/generated/client/entries"
 	"github.com/sigstore/rekor/pkg/verify"
@@ -414,5 +415,59 @@ func TestRekorOutage(t *testing.T) {
 	t.Logf("%d anchors done after the outage", len(ids))
 	if d := e.verify(t, tok["verifier"], "file", "out", "sha256:"+outDigest(int(next.Load()))); !d.GetAllowed() {
 		t.Fatalf("anchored after the outage, still denied: %q", d.GetReasons())
+	}
+}
+
+// TestRekorRetryAnchors: a failed anchor (a classic metablock link, which Rekor's dsse type does not take)
+// goes back in the queue when a project admin asks, is tried again and, still a metablock, fails again: one
+// more attempt. The requests are checked.
+func TestRekorRetryAnchors(t *testing.T) {
+	e, tok, _, fn, _ := rekorShop(t, rekorURL(t))
+	link := signLayout(t, in_toto.Link{Type: "link", Name: "build", Command: []string{"make"},
+		Materials: map[string]in_toto.HashObj{}, Products: map[string]in_toto.HashObj{"app": {"sha256": sha("retry app")}},
+		ByProducts: map[string]any{}, Environment: map[string]any{}}, fn)
+	resp, err := e.atts().Submit(as(tok["attestor"]), &attestdv1.SubmitRequest{Envelope: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetReceipt().GetId()
+	a := e.awaitAnchor(t, tok["reader"], id, 30*time.Second)
+	if a.GetState() != "failed" || a.GetAttempts() != 1 || !strings.Contains(a.GetLastError(), "not a DSSE envelope") {
+		t.Fatalf("the anchor of a metablock: %v", a)
+	}
+
+	for _, c := range []struct {
+		secret string
+		req    *attestdv1.RetryAnchorsRequest
+		code   codes.Code
+		frag   string
+	}{
+		{tok["admin"], &attestdv1.RetryAnchorsRequest{}, codes.InvalidArgument, "ids"},
+		{tok["admin"], &attestdv1.RetryAnchorsRequest{Ids: []string{id}, AllFailed: true}, codes.InvalidArgument, "one or the other"},
+		{tok["admin"], &attestdv1.RetryAnchorsRequest{Ids: []string{"not-an-id"}}, codes.InvalidArgument, "attestation id"},
+		{tok["admin"], &attestdv1.RetryAnchorsRequest{Ids: make([]string, 1001)}, codes.ResourceExhausted, "1000"},
+		{tok["attestor"], &attestdv1.RetryAnchorsRequest{Ids: []string{id}}, codes.PermissionDenied, "may not"},
+	} {
+		_, err := e.atts().RetryAnchors(as(c.secret), c.req)
+		wantCode(t, err, c.code, c.frag)
+	}
+	if got := e.awaitAnchor(t, tok["reader"], id, time.Second); got.GetState() != "failed" || got.GetAttempts() != 1 {
+		t.Fatalf("a refused retry changed the anchor: %v", got)
+	}
+
+	got, err := e.atts().RetryAnchors(as(tok["admin"]), &attestdv1.RetryAnchorsRequest{AllFailed: true})
+	if err != nil || got.GetRetried() != 1 {
+		t.Fatalf("RetryAnchors(all_failed) = %v, %v", got, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a := e.awaitAnchor(t, tok["reader"], id, 30*time.Second)
+		if a.GetState() == "failed" && a.GetAttempts() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the retry: %v", a)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -189,3 +189,40 @@ func cmdProjectSet(e *env, args []string) error {
 		return e.printf("project %s does not anchor in Rekor\n", p.GetName())
 	})
 }
+
+func anchorRetryCommand() *command {
+	return &command{
+		name: "anchor retry", args: "[--project P] (--all-failed | ID...)",
+		summary: "put failed Rekor anchors back in the anchoring queue",
+		help: `Puts the failed Rekor anchors of the attestations ID... (or, with
+--all-failed, every failed anchor of the project) back in attestd's anchoring
+queue, to be uploaded again at once: after Rekor refused envelopes for a
+reason since fixed, or after the project turned anchoring off and on again.
+Anchors that are pending or done are left as they are. attest get shows the
+state. Needs an admin token.`,
+		example: "attest anchor retry --project acme --all-failed",
+		run:     cmdAnchorRetry,
+	}
+}
+
+func cmdAnchorRetry(e *env, args []string) error {
+	fs := e.newFlagSet()
+	project := projectFlag(fs)
+	all := fs.Bool("all-failed", false, "retry every failed anchor of the project")
+	ids, err := e.parse(fs, args, true)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *all && len(ids) > 0:
+		return usageError(e.cmdName(), "give attestation ids or --all-failed, not both")
+	case !*all && len(ids) == 0:
+		return usageError(e.cmdName(), "name the attestations whose anchors to retry, or give --all-failed")
+	}
+	req := &attestdv1.RetryAnchorsRequest{Project: *project, Ids: ids, AllFailed: *all}
+	return callAndPrint(e, "retry anchors", func(ctx context.Context, c *attestor.Client) (*attestdv1.RetryAnchorsResponse, error) {
+		return c.Attestations.RetryAnchors(ctx, req)
+	}, func(resp *attestdv1.RetryAnchorsResponse) error {
+		return e.printf("%d anchors back in the queue\n", resp.GetRetried())
+	})
+}

@@ -31,7 +31,7 @@ func commands() []*command {
 		runCommand(),
 		signCommand(),
 		submitCommand(),
-		getCommand(),
+		getCommand(), anchorRetryCommand(),
 		logPinCommand(), logCheckpointCommand(), logVerifyCommand(), logProofCommand(),
 	}
 }

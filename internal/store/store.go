@@ -363,6 +363,10 @@ type Store interface {
 	// CountAnchors returns the number of anchors in each state (a key for each of the three states, zeros
 	// included), of one project or (projectID 0) of every project: for metrics and health checks.
 	CountAnchors(ctx context.Context, projectID int64) (map[string]int, error)
+	// RetryAnchors puts the project's failed anchors back in the queue: pending, due at at, their Attempts and
+	// LastError kept. ids names the attestations (at most MaxGetAttestations; one that has no failed anchor is
+	// left out); nil ids means every failed anchor of the project. It returns how many it put back.
+	RetryAnchors(ctx context.Context, projectID int64, ids []string, at time.Time) (int, error)
 
 	// AttestationAtIndex returns the attestation whose leaf is at index, whatever its project.
 	AttestationAtIndex(ctx context.Context, index uint64) (Attestation, error)

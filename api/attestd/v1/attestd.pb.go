@@ -1706,6 +1706,115 @@ func (x *Attestation) GetAnchor() *Anchor {
 	return nil
 }
 
+type RetryAnchorsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for the caller's own project.
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// The attestations whose failed anchors to retry (at most 1000); anchors that are not failed are left as
+	// they are.
+	Ids []string `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	// Retry every failed anchor of the project instead (ids must then be empty).
+	AllFailed     bool `protobuf:"varint,3,opt,name=all_failed,json=allFailed,proto3" json:"all_failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryAnchorsRequest) Reset() {
+	*x = RetryAnchorsRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryAnchorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryAnchorsRequest) ProtoMessage() {}
+
+func (x *RetryAnchorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryAnchorsRequest.ProtoReflect.Descriptor instead.
+func (*RetryAnchorsRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RetryAnchorsRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *RetryAnchorsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *RetryAnchorsRequest) GetAllFailed() bool {
+	if x != nil {
+		return x.AllFailed
+	}
+	return false
+}
+
+type RetryAnchorsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many anchors went back to pending.
+	Retried       int32 `protobuf:"varint,1,opt,name=retried,proto3" json:"retried,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryAnchorsResponse) Reset() {
+	*x = RetryAnchorsResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryAnchorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryAnchorsResponse) ProtoMessage() {}
+
+func (x *RetryAnchorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryAnchorsResponse.ProtoReflect.Descriptor instead.
+func (*RetryAnchorsResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RetryAnchorsResponse) GetRetried() int32 {
+	if x != nil {
+		return x.Retried
+	}
+	return 0
+}
+
 // Anchor is the state of an attestation's upload to the project's Rekor server.
 type Anchor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1723,7 +1832,7 @@ type Anchor struct {
 
 func (x *Anchor) Reset() {
 	*x = Anchor{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1844,7 @@ func (x *Anchor) String() string {
 func (*Anchor) ProtoMessage() {}
 
 func (x *Anchor) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[28]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1857,7 @@ func (x *Anchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Anchor.ProtoReflect.Descriptor instead.
 func (*Anchor) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{28}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Anchor) GetState() string {
@@ -1802,7 +1911,7 @@ type RekorEntry struct {
 
 func (x *RekorEntry) Reset() {
 	*x = RekorEntry{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1923,7 @@ func (x *RekorEntry) String() string {
 func (*RekorEntry) ProtoMessage() {}
 
 func (x *RekorEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[29]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1936,7 @@ func (x *RekorEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RekorEntry.ProtoReflect.Descriptor instead.
 func (*RekorEntry) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{29}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RekorEntry) GetUuid() string {
@@ -1879,7 +1988,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +2000,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[30]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +2013,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{30}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SubmitRequest) GetProject() string {
@@ -1937,7 +2046,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2058,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[31]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2071,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{31}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SubmitResponse) GetReceipt() *Receipt {
@@ -1982,7 +2091,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2103,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[32]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2116,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{32}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetRequest) GetProject() string {
@@ -2033,7 +2142,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2154,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[33]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2167,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{33}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetResponse) GetAttestation() *Attestation {
@@ -2091,7 +2200,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2212,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[34]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2225,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{34}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListRequest) GetProject() string {
@@ -2207,7 +2316,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2328,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[35]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2341,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{35}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListResponse) GetAttestations() []*Attestation {
@@ -2257,7 +2366,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2378,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[36]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2391,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{36}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{38}
 }
 
 type GetCheckpointResponse struct {
@@ -2301,7 +2410,7 @@ type GetCheckpointResponse struct {
 
 func (x *GetCheckpointResponse) Reset() {
 	*x = GetCheckpointResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2313,7 +2422,7 @@ func (x *GetCheckpointResponse) String() string {
 func (*GetCheckpointResponse) ProtoMessage() {}
 
 func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[37]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2326,7 +2435,7 @@ func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{37}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetCheckpointResponse) GetCheckpoint() []byte {
@@ -2382,7 +2491,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2503,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2516,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{38}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetInclusionProofRequest) GetProject() string {
@@ -2455,7 +2564,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2467,7 +2576,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2480,7 +2589,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{39}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetInclusionProofResponse) GetProof() *InclusionProof {
@@ -2508,7 +2617,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2629,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2642,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{40}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetConsistencyProofRequest) GetFromSize() uint64 {
@@ -2563,7 +2672,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +2684,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +2697,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{41}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetConsistencyProofResponse) GetFromSize() uint64 {
@@ -2628,7 +2737,7 @@ type GetEntryRequest struct {
 
 func (x *GetEntryRequest) Reset() {
 	*x = GetEntryRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +2749,7 @@ func (x *GetEntryRequest) String() string {
 func (*GetEntryRequest) ProtoMessage() {}
 
 func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +2762,7 @@ func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryRequest.ProtoReflect.Descriptor instead.
 func (*GetEntryRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{42}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetEntryRequest) GetLogIndex() uint64 {
@@ -2673,7 +2782,7 @@ type GetEntryResponse struct {
 
 func (x *GetEntryResponse) Reset() {
 	*x = GetEntryResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2794,7 @@ func (x *GetEntryResponse) String() string {
 func (*GetEntryResponse) ProtoMessage() {}
 
 func (x *GetEntryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2807,7 @@ func (x *GetEntryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryResponse.ProtoReflect.Descriptor instead.
 func (*GetEntryResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{43}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetEntryResponse) GetLogIndex() uint64 {
@@ -2742,7 +2851,7 @@ type Layout struct {
 
 func (x *Layout) Reset() {
 	*x = Layout{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2754,7 +2863,7 @@ func (x *Layout) String() string {
 func (*Layout) ProtoMessage() {}
 
 func (x *Layout) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2767,7 +2876,7 @@ func (x *Layout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Layout.ProtoReflect.Descriptor instead.
 func (*Layout) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{44}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Layout) GetProject() string {
@@ -2854,7 +2963,7 @@ type PushLayoutRequest struct {
 
 func (x *PushLayoutRequest) Reset() {
 	*x = PushLayoutRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2866,7 +2975,7 @@ func (x *PushLayoutRequest) String() string {
 func (*PushLayoutRequest) ProtoMessage() {}
 
 func (x *PushLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2879,7 +2988,7 @@ func (x *PushLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLayoutRequest.ProtoReflect.Descriptor instead.
 func (*PushLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{45}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PushLayoutRequest) GetProject() string {
@@ -2913,7 +3022,7 @@ type PushLayoutResponse struct {
 
 func (x *PushLayoutResponse) Reset() {
 	*x = PushLayoutResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2925,7 +3034,7 @@ func (x *PushLayoutResponse) String() string {
 func (*PushLayoutResponse) ProtoMessage() {}
 
 func (x *PushLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2938,7 +3047,7 @@ func (x *PushLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLayoutResponse.ProtoReflect.Descriptor instead.
 func (*PushLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{46}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PushLayoutResponse) GetLayout() *Layout {
@@ -2959,7 +3068,7 @@ type ListLayoutsRequest struct {
 
 func (x *ListLayoutsRequest) Reset() {
 	*x = ListLayoutsRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2971,7 +3080,7 @@ func (x *ListLayoutsRequest) String() string {
 func (*ListLayoutsRequest) ProtoMessage() {}
 
 func (x *ListLayoutsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2984,7 +3093,7 @@ func (x *ListLayoutsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLayoutsRequest.ProtoReflect.Descriptor instead.
 func (*ListLayoutsRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{47}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListLayoutsRequest) GetProject() string {
@@ -3011,7 +3120,7 @@ type ListLayoutsResponse struct {
 
 func (x *ListLayoutsResponse) Reset() {
 	*x = ListLayoutsResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3023,7 +3132,7 @@ func (x *ListLayoutsResponse) String() string {
 func (*ListLayoutsResponse) ProtoMessage() {}
 
 func (x *ListLayoutsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3036,7 +3145,7 @@ func (x *ListLayoutsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLayoutsResponse.ProtoReflect.Descriptor instead.
 func (*ListLayoutsResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{48}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListLayoutsResponse) GetLayouts() []*Layout {
@@ -3058,7 +3167,7 @@ type GetLayoutRequest struct {
 
 func (x *GetLayoutRequest) Reset() {
 	*x = GetLayoutRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3070,7 +3179,7 @@ func (x *GetLayoutRequest) String() string {
 func (*GetLayoutRequest) ProtoMessage() {}
 
 func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3083,7 +3192,7 @@ func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutRequest.ProtoReflect.Descriptor instead.
 func (*GetLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{49}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetLayoutRequest) GetProject() string {
@@ -3116,7 +3225,7 @@ type GetLayoutResponse struct {
 
 func (x *GetLayoutResponse) Reset() {
 	*x = GetLayoutResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3128,7 +3237,7 @@ func (x *GetLayoutResponse) String() string {
 func (*GetLayoutResponse) ProtoMessage() {}
 
 func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3141,7 +3250,7 @@ func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutResponse.ProtoReflect.Descriptor instead.
 func (*GetLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{50}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetLayoutResponse) GetLayout() *Layout {
@@ -3178,7 +3287,7 @@ type Policy struct {
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3190,7 +3299,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3203,7 +3312,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{51}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Policy) GetProject() string {
@@ -3287,7 +3396,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3408,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3421,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{52}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SetPolicyRequest) GetProject() string {
@@ -3366,7 +3475,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3378,7 +3487,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3391,7 +3500,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{53}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SetPolicyResponse) GetPolicy() *Policy {
@@ -3412,7 +3521,7 @@ type ListPoliciesRequest struct {
 
 func (x *ListPoliciesRequest) Reset() {
 	*x = ListPoliciesRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3424,7 +3533,7 @@ func (x *ListPoliciesRequest) String() string {
 func (*ListPoliciesRequest) ProtoMessage() {}
 
 func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3437,7 +3546,7 @@ func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{54}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListPoliciesRequest) GetProject() string {
@@ -3464,7 +3573,7 @@ type ListPoliciesResponse struct {
 
 func (x *ListPoliciesResponse) Reset() {
 	*x = ListPoliciesResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3476,7 +3585,7 @@ func (x *ListPoliciesResponse) String() string {
 func (*ListPoliciesResponse) ProtoMessage() {}
 
 func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3489,7 +3598,7 @@ func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{55}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListPoliciesResponse) GetPolicies() []*Policy {
@@ -3509,7 +3618,7 @@ type DeletePolicyRequest struct {
 
 func (x *DeletePolicyRequest) Reset() {
 	*x = DeletePolicyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3521,7 +3630,7 @@ func (x *DeletePolicyRequest) String() string {
 func (*DeletePolicyRequest) ProtoMessage() {}
 
 func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3534,7 +3643,7 @@ func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeletePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{56}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DeletePolicyRequest) GetProject() string {
@@ -3559,7 +3668,7 @@ type DeletePolicyResponse struct {
 
 func (x *DeletePolicyResponse) Reset() {
 	*x = DeletePolicyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3571,7 +3680,7 @@ func (x *DeletePolicyResponse) String() string {
 func (*DeletePolicyResponse) ProtoMessage() {}
 
 func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3584,7 +3693,7 @@ func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{57}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{59}
 }
 
 type VerifyRequest struct {
@@ -3608,7 +3717,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3620,7 +3729,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3633,7 +3742,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{58}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *VerifyRequest) GetProject() string {
@@ -3686,7 +3795,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3698,7 +3807,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3711,7 +3820,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{59}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *VerifyResponse) GetDecision() *Decision {
@@ -3749,7 +3858,7 @@ type DecisionStep struct {
 
 func (x *DecisionStep) Reset() {
 	*x = DecisionStep{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3761,7 +3870,7 @@ func (x *DecisionStep) String() string {
 func (*DecisionStep) ProtoMessage() {}
 
 func (x *DecisionStep) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3774,7 +3883,7 @@ func (x *DecisionStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionStep.ProtoReflect.Descriptor instead.
 func (*DecisionStep) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{60}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *DecisionStep) GetName() string {
@@ -3825,7 +3934,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3837,7 +3946,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3850,7 +3959,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{61}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Decision) GetAllowed() bool {
@@ -3950,7 +4059,7 @@ type ListDecisionsRequest struct {
 
 func (x *ListDecisionsRequest) Reset() {
 	*x = ListDecisionsRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3962,7 +4071,7 @@ func (x *ListDecisionsRequest) String() string {
 func (*ListDecisionsRequest) ProtoMessage() {}
 
 func (x *ListDecisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3975,7 +4084,7 @@ func (x *ListDecisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDecisionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDecisionsRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{62}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListDecisionsRequest) GetProject() string {
@@ -4009,7 +4118,7 @@ type ListDecisionsResponse struct {
 
 func (x *ListDecisionsResponse) Reset() {
 	*x = ListDecisionsResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4021,7 +4130,7 @@ func (x *ListDecisionsResponse) String() string {
 func (*ListDecisionsResponse) ProtoMessage() {}
 
 func (x *ListDecisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4034,7 +4143,7 @@ func (x *ListDecisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDecisionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDecisionsResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{63}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListDecisionsResponse) GetDecisions() []*Decision {
@@ -4169,7 +4278,14 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\tmaterials\x18\x06 \x03(\v2\x17.attestd.v1.ArtifactRefR\tmaterials\x12$\n" +
 	"\x0esigner_key_ids\x18\a \x03(\tR\fsignerKeyIds\x12\x1c\n" +
 	"\tsubmitter\x18\b \x01(\tR\tsubmitter\x12*\n" +
-	"\x06anchor\x18\t \x01(\v2\x12.attestd.v1.AnchorR\x06anchor\"\xcf\x01\n" +
+	"\x06anchor\x18\t \x01(\v2\x12.attestd.v1.AnchorR\x06anchor\"`\n" +
+	"\x13RetryAnchorsRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\x12\x1d\n" +
+	"\n" +
+	"all_failed\x18\x03 \x01(\bR\tallFailed\"0\n" +
+	"\x14RetryAnchorsResponse\x12\x18\n" +
+	"\aretried\x18\x01 \x01(\x05R\aretried\"\xcf\x01\n" +
 	"\x06Anchor\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x1a\n" +
 	"\battempts\x18\x02 \x01(\x05R\battempts\x12F\n" +
@@ -4365,11 +4481,12 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"KeyService\x12?\n" +
 	"\x06AddKey\x12\x19.attestd.v1.AddKeyRequest\x1a\x1a.attestd.v1.AddKeyResponse\x12E\n" +
 	"\bListKeys\x12\x1b.attestd.v1.ListKeysRequest\x1a\x1c.attestd.v1.ListKeysResponse\x12H\n" +
-	"\tRevokeKey\x12\x1c.attestd.v1.RevokeKeyRequest\x1a\x1d.attestd.v1.RevokeKeyResponse2\xc8\x01\n" +
+	"\tRevokeKey\x12\x1c.attestd.v1.RevokeKeyRequest\x1a\x1d.attestd.v1.RevokeKeyResponse2\x9b\x02\n" +
 	"\x12AttestationService\x12?\n" +
 	"\x06Submit\x12\x19.attestd.v1.SubmitRequest\x1a\x1a.attestd.v1.SubmitResponse\x126\n" +
 	"\x03Get\x12\x16.attestd.v1.GetRequest\x1a\x17.attestd.v1.GetResponse\x129\n" +
-	"\x04List\x12\x17.attestd.v1.ListRequest\x1a\x18.attestd.v1.ListResponse2\xf6\x01\n" +
+	"\x04List\x12\x17.attestd.v1.ListRequest\x1a\x18.attestd.v1.ListResponse\x12Q\n" +
+	"\fRetryAnchors\x12\x1f.attestd.v1.RetryAnchorsRequest\x1a .attestd.v1.RetryAnchorsResponse2\xf6\x01\n" +
 	"\rLayoutService\x12K\n" +
 	"\n" +
 	"PushLayout\x12\x1d.attestd.v1.PushLayoutRequest\x1a\x1e.attestd.v1.PushLayoutResponse\x12N\n" +
@@ -4401,7 +4518,7 @@ func file_attestd_v1_attestd_proto_rawDescGZIP() []byte {
 	return file_attestd_v1_attestd_proto_rawDescData
 }
 
-var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*Project)(nil),                     // 0: attestd.v1.Project
 	(*RekorSettings)(nil),               // 1: attestd.v1.RekorSettings
@@ -4431,92 +4548,94 @@ var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*Receipt)(nil),                     // 25: attestd.v1.Receipt
 	(*InclusionProof)(nil),              // 26: attestd.v1.InclusionProof
 	(*Attestation)(nil),                 // 27: attestd.v1.Attestation
-	(*Anchor)(nil),                      // 28: attestd.v1.Anchor
-	(*RekorEntry)(nil),                  // 29: attestd.v1.RekorEntry
-	(*SubmitRequest)(nil),               // 30: attestd.v1.SubmitRequest
-	(*SubmitResponse)(nil),              // 31: attestd.v1.SubmitResponse
-	(*GetRequest)(nil),                  // 32: attestd.v1.GetRequest
-	(*GetResponse)(nil),                 // 33: attestd.v1.GetResponse
-	(*ListRequest)(nil),                 // 34: attestd.v1.ListRequest
-	(*ListResponse)(nil),                // 35: attestd.v1.ListResponse
-	(*GetCheckpointRequest)(nil),        // 36: attestd.v1.GetCheckpointRequest
-	(*GetCheckpointResponse)(nil),       // 37: attestd.v1.GetCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 38: attestd.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 39: attestd.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 40: attestd.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 41: attestd.v1.GetConsistencyProofResponse
-	(*GetEntryRequest)(nil),             // 42: attestd.v1.GetEntryRequest
-	(*GetEntryResponse)(nil),            // 43: attestd.v1.GetEntryResponse
-	(*Layout)(nil),                      // 44: attestd.v1.Layout
-	(*PushLayoutRequest)(nil),           // 45: attestd.v1.PushLayoutRequest
-	(*PushLayoutResponse)(nil),          // 46: attestd.v1.PushLayoutResponse
-	(*ListLayoutsRequest)(nil),          // 47: attestd.v1.ListLayoutsRequest
-	(*ListLayoutsResponse)(nil),         // 48: attestd.v1.ListLayoutsResponse
-	(*GetLayoutRequest)(nil),            // 49: attestd.v1.GetLayoutRequest
-	(*GetLayoutResponse)(nil),           // 50: attestd.v1.GetLayoutResponse
-	(*Policy)(nil),                      // 51: attestd.v1.Policy
-	(*SetPolicyRequest)(nil),            // 52: attestd.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),           // 53: attestd.v1.SetPolicyResponse
-	(*ListPoliciesRequest)(nil),         // 54: attestd.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil),        // 55: attestd.v1.ListPoliciesResponse
-	(*DeletePolicyRequest)(nil),         // 56: attestd.v1.DeletePolicyRequest
-	(*DeletePolicyResponse)(nil),        // 57: attestd.v1.DeletePolicyResponse
-	(*VerifyRequest)(nil),               // 58: attestd.v1.VerifyRequest
-	(*VerifyResponse)(nil),              // 59: attestd.v1.VerifyResponse
-	(*DecisionStep)(nil),                // 60: attestd.v1.DecisionStep
-	(*Decision)(nil),                    // 61: attestd.v1.Decision
-	(*ListDecisionsRequest)(nil),        // 62: attestd.v1.ListDecisionsRequest
-	(*ListDecisionsResponse)(nil),       // 63: attestd.v1.ListDecisionsResponse
-	(*timestamppb.Timestamp)(nil),       // 64: google.protobuf.Timestamp
+	(*RetryAnchorsRequest)(nil),         // 28: attestd.v1.RetryAnchorsRequest
+	(*RetryAnchorsResponse)(nil),        // 29: attestd.v1.RetryAnchorsResponse
+	(*Anchor)(nil),                      // 30: attestd.v1.Anchor
+	(*RekorEntry)(nil),                  // 31: attestd.v1.RekorEntry
+	(*SubmitRequest)(nil),               // 32: attestd.v1.SubmitRequest
+	(*SubmitResponse)(nil),              // 33: attestd.v1.SubmitResponse
+	(*GetRequest)(nil),                  // 34: attestd.v1.GetRequest
+	(*GetResponse)(nil),                 // 35: attestd.v1.GetResponse
+	(*ListRequest)(nil),                 // 36: attestd.v1.ListRequest
+	(*ListResponse)(nil),                // 37: attestd.v1.ListResponse
+	(*GetCheckpointRequest)(nil),        // 38: attestd.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),       // 39: attestd.v1.GetCheckpointResponse
+	(*GetInclusionProofRequest)(nil),    // 40: attestd.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 41: attestd.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 42: attestd.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 43: attestd.v1.GetConsistencyProofResponse
+	(*GetEntryRequest)(nil),             // 44: attestd.v1.GetEntryRequest
+	(*GetEntryResponse)(nil),            // 45: attestd.v1.GetEntryResponse
+	(*Layout)(nil),                      // 46: attestd.v1.Layout
+	(*PushLayoutRequest)(nil),           // 47: attestd.v1.PushLayoutRequest
+	(*PushLayoutResponse)(nil),          // 48: attestd.v1.PushLayoutResponse
+	(*ListLayoutsRequest)(nil),          // 49: attestd.v1.ListLayoutsRequest
+	(*ListLayoutsResponse)(nil),         // 50: attestd.v1.ListLayoutsResponse
+	(*GetLayoutRequest)(nil),            // 51: attestd.v1.GetLayoutRequest
+	(*GetLayoutResponse)(nil),           // 52: attestd.v1.GetLayoutResponse
+	(*Policy)(nil),                      // 53: attestd.v1.Policy
+	(*SetPolicyRequest)(nil),            // 54: attestd.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),           // 55: attestd.v1.SetPolicyResponse
+	(*ListPoliciesRequest)(nil),         // 56: attestd.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),        // 57: attestd.v1.ListPoliciesResponse
+	(*DeletePolicyRequest)(nil),         // 58: attestd.v1.DeletePolicyRequest
+	(*DeletePolicyResponse)(nil),        // 59: attestd.v1.DeletePolicyResponse
+	(*VerifyRequest)(nil),               // 60: attestd.v1.VerifyRequest
+	(*VerifyResponse)(nil),              // 61: attestd.v1.VerifyResponse
+	(*DecisionStep)(nil),                // 62: attestd.v1.DecisionStep
+	(*Decision)(nil),                    // 63: attestd.v1.Decision
+	(*ListDecisionsRequest)(nil),        // 64: attestd.v1.ListDecisionsRequest
+	(*ListDecisionsResponse)(nil),       // 65: attestd.v1.ListDecisionsResponse
+	(*timestamppb.Timestamp)(nil),       // 66: google.protobuf.Timestamp
 }
 var file_attestd_v1_attestd_proto_depIdxs = []int32{
-	64, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	66, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 1: attestd.v1.Project.rekor:type_name -> attestd.v1.RekorSettings
 	0,  // 2: attestd.v1.GetProjectResponse.project:type_name -> attestd.v1.Project
 	0,  // 3: attestd.v1.SetProjectRekorResponse.project:type_name -> attestd.v1.Project
 	0,  // 4: attestd.v1.CreateProjectResponse.project:type_name -> attestd.v1.Project
 	0,  // 5: attestd.v1.ListProjectsResponse.projects:type_name -> attestd.v1.Project
-	64, // 6: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	64, // 7: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	66, // 6: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	66, // 7: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
 	10, // 8: attestd.v1.CreateTokenResponse.token:type_name -> attestd.v1.Token
 	10, // 9: attestd.v1.ListTokensResponse.tokens:type_name -> attestd.v1.Token
 	10, // 10: attestd.v1.RevokeTokenResponse.token:type_name -> attestd.v1.Token
-	64, // 11: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	64, // 12: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
-	64, // 13: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
-	64, // 14: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	66, // 11: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	66, // 12: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
+	66, // 13: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
+	66, // 14: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	17, // 15: attestd.v1.AddKeyResponse.key:type_name -> attestd.v1.Key
 	17, // 16: attestd.v1.ListKeysResponse.keys:type_name -> attestd.v1.Key
 	17, // 17: attestd.v1.RevokeKeyResponse.key:type_name -> attestd.v1.Key
-	64, // 18: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
+	66, // 18: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
 	26, // 19: attestd.v1.Receipt.inclusion_proof:type_name -> attestd.v1.InclusionProof
 	25, // 20: attestd.v1.Attestation.receipt:type_name -> attestd.v1.Receipt
 	24, // 21: attestd.v1.Attestation.subjects:type_name -> attestd.v1.ArtifactRef
 	24, // 22: attestd.v1.Attestation.materials:type_name -> attestd.v1.ArtifactRef
-	28, // 23: attestd.v1.Attestation.anchor:type_name -> attestd.v1.Anchor
-	64, // 24: attestd.v1.Anchor.next_attempt_time:type_name -> google.protobuf.Timestamp
-	29, // 25: attestd.v1.Anchor.entry:type_name -> attestd.v1.RekorEntry
-	64, // 26: attestd.v1.RekorEntry.integrated_time:type_name -> google.protobuf.Timestamp
+	30, // 23: attestd.v1.Attestation.anchor:type_name -> attestd.v1.Anchor
+	66, // 24: attestd.v1.Anchor.next_attempt_time:type_name -> google.protobuf.Timestamp
+	31, // 25: attestd.v1.Anchor.entry:type_name -> attestd.v1.RekorEntry
+	66, // 26: attestd.v1.RekorEntry.integrated_time:type_name -> google.protobuf.Timestamp
 	25, // 27: attestd.v1.SubmitResponse.receipt:type_name -> attestd.v1.Receipt
 	27, // 28: attestd.v1.GetResponse.attestation:type_name -> attestd.v1.Attestation
-	64, // 29: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
-	64, // 30: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
+	66, // 29: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
+	66, // 30: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
 	27, // 31: attestd.v1.ListResponse.attestations:type_name -> attestd.v1.Attestation
 	26, // 32: attestd.v1.GetInclusionProofResponse.proof:type_name -> attestd.v1.InclusionProof
-	64, // 33: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
-	64, // 34: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
-	44, // 35: attestd.v1.PushLayoutResponse.layout:type_name -> attestd.v1.Layout
-	44, // 36: attestd.v1.ListLayoutsResponse.layouts:type_name -> attestd.v1.Layout
-	44, // 37: attestd.v1.GetLayoutResponse.layout:type_name -> attestd.v1.Layout
-	64, // 38: attestd.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
-	64, // 39: attestd.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
-	51, // 40: attestd.v1.SetPolicyResponse.policy:type_name -> attestd.v1.Policy
-	51, // 41: attestd.v1.ListPoliciesResponse.policies:type_name -> attestd.v1.Policy
-	61, // 42: attestd.v1.VerifyResponse.decision:type_name -> attestd.v1.Decision
+	66, // 33: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
+	66, // 34: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
+	46, // 35: attestd.v1.PushLayoutResponse.layout:type_name -> attestd.v1.Layout
+	46, // 36: attestd.v1.ListLayoutsResponse.layouts:type_name -> attestd.v1.Layout
+	46, // 37: attestd.v1.GetLayoutResponse.layout:type_name -> attestd.v1.Layout
+	66, // 38: attestd.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
+	66, // 39: attestd.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
+	53, // 40: attestd.v1.SetPolicyResponse.policy:type_name -> attestd.v1.Policy
+	53, // 41: attestd.v1.ListPoliciesResponse.policies:type_name -> attestd.v1.Policy
+	63, // 42: attestd.v1.VerifyResponse.decision:type_name -> attestd.v1.Decision
 	25, // 43: attestd.v1.VerifyResponse.vsa_receipt:type_name -> attestd.v1.Receipt
-	60, // 44: attestd.v1.Decision.steps:type_name -> attestd.v1.DecisionStep
-	64, // 45: attestd.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	61, // 46: attestd.v1.ListDecisionsResponse.decisions:type_name -> attestd.v1.Decision
+	62, // 44: attestd.v1.Decision.steps:type_name -> attestd.v1.DecisionStep
+	66, // 45: attestd.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	63, // 46: attestd.v1.ListDecisionsResponse.decisions:type_name -> attestd.v1.Decision
 	6,  // 47: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
 	8,  // 48: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
 	2,  // 49: attestd.v1.ProjectService.GetProject:input_type -> attestd.v1.GetProjectRequest
@@ -4527,48 +4646,50 @@ var file_attestd_v1_attestd_proto_depIdxs = []int32{
 	18, // 54: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
 	20, // 55: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
 	22, // 56: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
-	30, // 57: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
-	32, // 58: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
-	34, // 59: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
-	45, // 60: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
-	47, // 61: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
-	49, // 62: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
-	52, // 63: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
-	54, // 64: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
-	56, // 65: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
-	58, // 66: attestd.v1.VerifyService.Verify:input_type -> attestd.v1.VerifyRequest
-	62, // 67: attestd.v1.VerifyService.ListDecisions:input_type -> attestd.v1.ListDecisionsRequest
-	36, // 68: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
-	38, // 69: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
-	40, // 70: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
-	42, // 71: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
-	7,  // 72: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
-	9,  // 73: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
-	3,  // 74: attestd.v1.ProjectService.GetProject:output_type -> attestd.v1.GetProjectResponse
-	5,  // 75: attestd.v1.ProjectService.SetProjectRekor:output_type -> attestd.v1.SetProjectRekorResponse
-	12, // 76: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
-	14, // 77: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
-	16, // 78: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
-	19, // 79: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
-	21, // 80: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
-	23, // 81: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
-	31, // 82: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
-	33, // 83: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
-	35, // 84: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
-	46, // 85: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
-	48, // 86: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
-	50, // 87: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
-	53, // 88: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
-	55, // 89: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
-	57, // 90: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
-	59, // 91: attestd.v1.VerifyService.Verify:output_type -> attestd.v1.VerifyResponse
-	63, // 92: attestd.v1.VerifyService.ListDecisions:output_type -> attestd.v1.ListDecisionsResponse
-	37, // 93: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
-	39, // 94: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
-	41, // 95: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
-	43, // 96: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
-	72, // [72:97] is the sub-list for method output_type
-	47, // [47:72] is the sub-list for method input_type
+	32, // 57: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
+	34, // 58: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
+	36, // 59: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
+	28, // 60: attestd.v1.AttestationService.RetryAnchors:input_type -> attestd.v1.RetryAnchorsRequest
+	47, // 61: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
+	49, // 62: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
+	51, // 63: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
+	54, // 64: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
+	56, // 65: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
+	58, // 66: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
+	60, // 67: attestd.v1.VerifyService.Verify:input_type -> attestd.v1.VerifyRequest
+	64, // 68: attestd.v1.VerifyService.ListDecisions:input_type -> attestd.v1.ListDecisionsRequest
+	38, // 69: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
+	40, // 70: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
+	42, // 71: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
+	44, // 72: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
+	7,  // 73: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
+	9,  // 74: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
+	3,  // 75: attestd.v1.ProjectService.GetProject:output_type -> attestd.v1.GetProjectResponse
+	5,  // 76: attestd.v1.ProjectService.SetProjectRekor:output_type -> attestd.v1.SetProjectRekorResponse
+	12, // 77: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
+	14, // 78: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
+	16, // 79: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
+	19, // 80: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
+	21, // 81: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
+	23, // 82: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
+	33, // 83: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
+	35, // 84: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
+	37, // 85: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
+	29, // 86: attestd.v1.AttestationService.RetryAnchors:output_type -> attestd.v1.RetryAnchorsResponse
+	48, // 87: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
+	50, // 88: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
+	52, // 89: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
+	55, // 90: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
+	57, // 91: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
+	59, // 92: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
+	61, // 93: attestd.v1.VerifyService.Verify:output_type -> attestd.v1.VerifyResponse
+	65, // 94: attestd.v1.VerifyService.ListDecisions:output_type -> attestd.v1.ListDecisionsResponse
+	39, // 95: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
+	41, // 96: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
+	43, // 97: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
+	45, // 98: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
+	73, // [73:99] is the sub-list for method output_type
+	47, // [47:73] is the sub-list for method input_type
 	47, // [47:47] is the sub-list for extension type_name
 	47, // [47:47] is the sub-list for extension extendee
 	0,  // [0:47] is the sub-list for field type_name
@@ -4579,15 +4700,15 @@ func file_attestd_v1_attestd_proto_init() {
 	if File_attestd_v1_attestd_proto != nil {
 		return
 	}
-	file_attestd_v1_attestd_proto_msgTypes[38].OneofWrappers = []any{}
-	file_attestd_v1_attestd_proto_msgTypes[44].OneofWrappers = []any{}
+	file_attestd_v1_attestd_proto_msgTypes[40].OneofWrappers = []any{}
+	file_attestd_v1_attestd_proto_msgTypes[46].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_attestd_v1_attestd_proto_rawDesc), len(file_attestd_v1_attestd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   64,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -620,9 +620,10 @@ var KeyService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	AttestationService_Submit_FullMethodName = "/attestd.v1.AttestationService/Submit"
-	AttestationService_Get_FullMethodName    = "/attestd.v1.AttestationService/Get"
-	AttestationService_List_FullMethodName   = "/attestd.v1.AttestationService/List"
+	AttestationService_Submit_FullMethodName       = "/attestd.v1.AttestationService/Submit"
+	AttestationService_Get_FullMethodName          = "/attestd.v1.AttestationService/Get"
+	AttestationService_List_FullMethodName         = "/attestd.v1.AttestationService/List"
+	AttestationService_RetryAnchors_FullMethodName = "/attestd.v1.AttestationService/RetryAnchors"
 )
 
 // AttestationServiceClient is the client API for AttestationService service.
@@ -638,6 +639,8 @@ type AttestationServiceClient interface {
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
 	// List returns attestations matching every given filter, newest first.
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
+	// RetryAnchors puts failed Rekor anchors of the project back in the anchoring queue (project admins).
+	RetryAnchors(ctx context.Context, in *RetryAnchorsRequest, opts ...grpc.CallOption) (*RetryAnchorsResponse, error)
 }
 
 type attestationServiceClient struct {
@@ -678,6 +681,16 @@ func (c *attestationServiceClient) List(ctx context.Context, in *ListRequest, op
 	return out, nil
 }
 
+func (c *attestationServiceClient) RetryAnchors(ctx context.Context, in *RetryAnchorsRequest, opts ...grpc.CallOption) (*RetryAnchorsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryAnchorsResponse)
+	err := c.cc.Invoke(ctx, AttestationService_RetryAnchors_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AttestationServiceServer is the server API for AttestationService service.
 // All implementations must embed UnimplementedAttestationServiceServer
 // for forward compatibility.
@@ -691,6 +704,8 @@ type AttestationServiceServer interface {
 	Get(context.Context, *GetRequest) (*GetResponse, error)
 	// List returns attestations matching every given filter, newest first.
 	List(context.Context, *ListRequest) (*ListResponse, error)
+	// RetryAnchors puts failed Rekor anchors of the project back in the anchoring queue (project admins).
+	RetryAnchors(context.Context, *RetryAnchorsRequest) (*RetryAnchorsResponse, error)
 	mustEmbedUnimplementedAttestationServiceServer()
 }
 
@@ -709,6 +724,9 @@ func (UnimplementedAttestationServiceServer) Get(context.Context, *GetRequest) (
 }
 func (UnimplementedAttestationServiceServer) List(context.Context, *ListRequest) (*ListResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedAttestationServiceServer) RetryAnchors(context.Context, *RetryAnchorsRequest) (*RetryAnchorsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryAnchors not implemented")
 }
 func (UnimplementedAttestationServiceServer) mustEmbedUnimplementedAttestationServiceServer() {}
 func (UnimplementedAttestationServiceServer) testEmbeddedByValue()                            {}
@@ -785,6 +803,24 @@ func _AttestationService_List_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AttestationService_RetryAnchors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryAnchorsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AttestationServiceServer).RetryAnchors(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AttestationService_RetryAnchors_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AttestationServiceServer).RetryAnchors(ctx, req.(*RetryAnchorsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AttestationService_ServiceDesc is the grpc.ServiceDesc for AttestationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -803,6 +839,10 @@ var AttestationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "List",
 			Handler:    _AttestationService_List_Handler,
+		},
+		{
+			MethodName: "RetryAnchors",
+			Handler:    _AttestationService_RetryAnchors_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

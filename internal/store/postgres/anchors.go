@@ -158,6 +158,24 @@ func (s *Store) CountAnchors(ctx context.Context, projectID int64) (map[string]i
 	return counts, nil
 }
 
+// RetryAnchors puts failed anchors back in the queue, in one statement.
+func (s *Store) RetryAnchors(ctx context.Context, projectID int64, ids []string, at time.Time) (int, error) {
+	if len(ids) > store.MaxGetAttestations {
+		return 0, fmt.Errorf("retry anchors: %d ids, at most %d in one call", len(ids), store.MaxGetAttestations)
+	}
+	if ids != nil && len(ids) == 0 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE anchors SET state = 'pending', next_attempt_at = $3, updated_at = now()
+		WHERE project_id = $1 AND state = 'failed' AND ($2::text[] IS NULL OR attestation_id = ANY($2))`,
+		projectID, ids, at)
+	if err != nil {
+		return 0, fmt.Errorf("retry anchors of project %d: %w", projectID, classify(ctx, err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // InsertAnchor stores a copied anchor as it is.
 func (s *Store) InsertAnchor(ctx context.Context, a store.Anchor) error {
 	if err := store.CheckAnchor(a); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -139,6 +140,41 @@ func settled(ctx context.Context, tx *sql.Tx, projectID int64, attestationID str
 }
 
 // CountAnchors counts the anchors of a project (of every project, for 0) in each state.
+// RetryAnchors puts failed anchors back in the queue, in one write transaction.
+func (s *Store) RetryAnchors(ctx context.Context, projectID int64, ids []string, at time.Time) (int, error) {
+	if len(ids) > store.MaxGetAttestations {
+		return 0, fmt.Errorf("retry anchors: %d ids, at most %d in one call", len(ids), store.MaxGetAttestations)
+	}
+	if ids != nil && len(ids) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		query := `UPDATE anchors SET state = 'pending', next_attempt_at = ?2, updated_at = ?3
+			WHERE project_id = ?1 AND state = 'failed'`
+		args := []any{projectID, micros(at), micros(now())}
+		if ids != nil {
+			list, err := json.Marshal(ids)
+			if err != nil {
+				return err
+			}
+			query += ` AND attestation_id IN (SELECT value FROM json_each(?4))`
+			args = append(args, string(list))
+		}
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		k, err := res.RowsAffected()
+		n = int(k)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retry anchors of project %d: %w", projectID, classify(ctx, err))
+	}
+	return n, nil
+}
+
 func (s *Store) CountAnchors(ctx context.Context, projectID int64) (map[string]int, error) {
 	type count struct {
 		state string

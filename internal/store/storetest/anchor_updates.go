@@ -297,3 +297,64 @@ func testCountAnchors(t *testing.T, s store.Store) {
 	checkEqual(t, "CountAnchors of every project", counts(0), map[string]int{store.AnchorPending: 4, store.AnchorDone: 2, store.AnchorFailed: 1})
 	checkEqual(t, "CountAnchors of a missing project", counts(p.ID+q.ID+1000), zero)
 }
+
+// testRetryAnchors: failed anchors go back in the queue (named, or all of a project's), due at the time given,
+// their attempts and error kept; pending and done anchors, and other projects' failed ones, are left alone.
+func testRetryAnchors(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := anchoredProject(t, s, "alpha")
+	q := anchoredProject(t, s, "beta")
+	fail := func(p store.Project, name string) store.Attestation {
+		t.Helper()
+		a := mustInsert(t, s, newAttestation(p.ID, name))
+		if err := s.RecordAnchorAttempt(ctx, p.ID, a.ID, at(time.Hour), "rekor: 400 "+name, true); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	f1, f2, f3 := fail(p, "one"), fail(p, "two"), fail(p, "three")
+	other := fail(q, "other")
+	pending := mustInsert(t, s, newAttestation(p.ID, "pending"))
+	done := mustInsert(t, s, newAttestation(p.ID, "done"))
+	if err := s.CompleteAnchor(ctx, p.ID, done.ID, []byte(`{"entry":1}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Named: one failed, one pending, one done, one unknown, one of another project.
+	n, err := s.RetryAnchors(ctx, p.ID, []string{f1.ID, pending.ID, done.ID, strings.Repeat("ab", 32), other.ID}, at(3*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("RetryAnchors(named) = %d, %v; want 1", n, err)
+	}
+	got := mustAnchor(t, s, p.ID, f1.ID)
+	if got.State != store.AnchorPending || !got.NextAttemptAt.Equal(at(3*time.Hour)) || got.Attempts != 1 || got.LastError != "rekor: 400 one" {
+		t.Errorf("the retried anchor: %+v", got)
+	}
+	if a := mustAnchor(t, s, p.ID, pending.ID); a.State != store.AnchorPending || a.Attempts != 0 {
+		t.Errorf("a pending anchor changed: %+v", a)
+	}
+	if a := mustAnchor(t, s, p.ID, done.ID); a.State != store.AnchorDone {
+		t.Errorf("a done anchor changed: %+v", a)
+	}
+	if n, err := s.RetryAnchors(ctx, p.ID, []string{}, at(3*time.Hour)); err != nil || n != 0 {
+		t.Errorf("RetryAnchors(no ids) = %d, %v", n, err)
+	}
+	// All of a project's: the two still failed; the other project's stays failed.
+	if n, err := s.RetryAnchors(ctx, p.ID, nil, at(4*time.Hour)); err != nil || n != 2 {
+		t.Fatalf("RetryAnchors(all) = %d, %v; want 2", n, err)
+	}
+	for _, a := range []store.Attestation{f2, f3} {
+		if got := mustAnchor(t, s, p.ID, a.ID); got.State != store.AnchorPending || !got.NextAttemptAt.Equal(at(4*time.Hour)) {
+			t.Errorf("after RetryAnchors(all): %+v", got)
+		}
+	}
+	if got := mustAnchor(t, s, q.ID, other.ID); got.State != store.AnchorFailed {
+		t.Errorf("another project's failed anchor: %+v", got)
+	}
+	due, err := s.DueAnchors(ctx, at(5*time.Hour), 10)
+	if err != nil || len(due) != 4 { // pending (due at its creation), f1, f2, f3
+		t.Errorf("DueAnchors after the retries = %d anchors, %v", len(due), err)
+	}
+	if _, err := s.RetryAnchors(ctx, p.ID, make([]string, store.MaxGetAttestations+1), at(0)); err == nil {
+		t.Error("RetryAnchors over the bound: no error")
+	}
+}

@@ -28,6 +28,7 @@ var anchorTests = []test{
 	{name: "ConcurrentUpdates", run: testAnchorConcurrentUpdates},
 	{name: "ConcurrentCompletions", run: testAnchorConcurrentCompletions},
 	{name: "Count", run: testCountAnchors},
+	{name: "Retry", run: testRetryAnchors},
 }
 
 const rekorURL = "https://rekor.example.com"
