@@ -105,14 +105,6 @@ func (q *sequencer) orphan(entry []byte, index uint64) {
 	q.orphans[string(entry)] = index
 }
 
-// quiet returns the number of leaves handed out and whether every one of them is settled: nothing is being
-// appended or inserted, so every row the log has a leaf for is visible (or recorded as an orphan).
-func (q *sequencer) quiet() (uint64, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.next, len(q.tickets) == 0 && len(q.stuck) == 0 && len(q.inflight) == 0
-}
-
 // watermark is the size below which every leaf is settled.
 func (q *sequencer) watermark() uint64 {
 	q.mu.Lock()
