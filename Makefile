@@ -27,7 +27,7 @@ tools:
 	bash scripts/install-tools.sh
 
 generate: tools
-	rm -rf api/attestd
+	rm -rf api/attestd api/attestd.swagger.json
 	PATH="$(CURDIR)/bin:$$PATH" bin/buf generate
 
 check-generated: generate

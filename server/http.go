@@ -2,6 +2,8 @@ package server
 
 import (
 	"net/http"
+
+	"github.com/attestd/attestd/api"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,8 +19,8 @@ func (r *Readiness) Set(ok bool) bool { return r.ok.Swap(ok) != ok }
 // Ready reports the last state set.
 func (r *Readiness) Ready() bool { return r.ok.Load() }
 
-// NewHTTPHandler serves /healthz (200 while the database answers, 503 otherwise) and /metrics (Prometheus text
-// format from reg).
+// NewHTTPHandler serves /healthz (200 while the database answers, 503 otherwise), /metrics (Prometheus text
+// format from reg) and /openapi.json (the OpenAPI document of the REST/JSON routes under /v1/).
 func NewHTTPHandler(ready *Readiness, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -31,5 +33,9 @@ func NewHTTPHandler(ready *Readiness, reg *prometheus.Registry) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(api.OpenAPI())
+	})
 	return mux
 }

@@ -91,7 +91,7 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer) (*fla
 		fs.IntVar(p, flagName, def, help)
 	}
 	str(&c.GRPCListen, "grpc-listen", "127.0.0.1:7700", "gRPC listen address")
-	str(&c.HTTPListen, "http-listen", "127.0.0.1:7701", "HTTP listen address for /healthz and /metrics")
+	str(&c.HTTPListen, "http-listen", "127.0.0.1:7701", "HTTP listen address: REST/JSON API (/v1/), web page (/), /healthz, /metrics, log tiles (/log/)")
 	str(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@host:5432/attestd, or sqlite:PATH "+
 		"for an SQLite file; empty: the embedded SQLite database <data-dir>/"+sqliteFile+" (env ATTESTD_DATABASE_URL)")
 	str(&c.DataDir, "data-dir", "./attestd-data", "directory for attestd's own files: admin token, log key, log, "+

@@ -168,8 +168,16 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 		grpcLis.Close()
 		return fmt.Errorf("listen HTTP: %w", err)
 	}
+	gw, err := server.NewGateway(ctx, tlsConfig != nil)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
+	defer gw.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/log/", http.StripPrefix("/log", lg.Handler()))
+	mux.Handle("/v1/", gw)
 	mux.Handle("/", server.NewHTTPHandler(&ready, reg))
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
@@ -188,8 +196,9 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 	go func() { srv.RunAnchoring(anchorCtx); close(anchorDone) }()
 	defer func() { stopAnchoring(); <-anchorDone }()
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- gs.Serve(grpcLis) }()
+	go func() { errc <- gs.Serve(gw.Listener()) }()
 	go func() { errc <- hsrv.Serve(httpLis) }()
 	logger.Info("attestd serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
 		"tls", tlsConfig != nil, "version", version)

@@ -2194,6 +2194,8 @@ type ListRequest struct {
 	PageToken string `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Leave the envelope bytes out of the answer.
 	OmitEnvelopes bool `protobuf:"varint,11,opt,name=omit_envelopes,json=omitEnvelopes,proto3" json:"omit_envelopes,omitempty"`
+	// Token id of the submitter (Attestation.submitter).
+	Submitter     string `protobuf:"bytes,12,opt,name=submitter,proto3" json:"submitter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2305,6 +2307,13 @@ func (x *ListRequest) GetOmitEnvelopes() bool {
 	return false
 }
 
+func (x *ListRequest) GetSubmitter() string {
+	if x != nil {
+		return x.Submitter
+	}
+	return ""
+}
+
 type ListResponse struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Attestations []*Attestation         `protobuf:"bytes,1,rep,name=attestations,proto3" json:"attestations,omitempty"`
@@ -2358,6 +2367,503 @@ func (x *ListResponse) GetNextPageToken() string {
 	return ""
 }
 
+type ProvenanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for the caller's own project.
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// The artifact's digest, "ALG:HEX", e.g. sha256:9f86...
+	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// How many steps back to follow: 1 is only the attestations whose subject is the digest. 0 means the
+	// default, 16; at most 64.
+	MaxDepth int32 `protobuf:"varint,3,opt,name=max_depth,json=maxDepth,proto3" json:"max_depth,omitempty"`
+	// At most this many attestations in the graph. 0 means the default, 500; at most 5000.
+	MaxNodes      int32 `protobuf:"varint,4,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvenanceRequest) Reset() {
+	*x = ProvenanceRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvenanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvenanceRequest) ProtoMessage() {}
+
+func (x *ProvenanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvenanceRequest.ProtoReflect.Descriptor instead.
+func (*ProvenanceRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ProvenanceRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ProvenanceRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *ProvenanceRequest) GetMaxDepth() int32 {
+	if x != nil {
+		return x.MaxDepth
+	}
+	return 0
+}
+
+func (x *ProvenanceRequest) GetMaxNodes() int32 {
+	if x != nil {
+		return x.MaxNodes
+	}
+	return 0
+}
+
+// ProvenanceNode is one attestation of a provenance graph, without its envelope.
+type ProvenanceNode struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Attestation *Attestation           `protobuf:"bytes,1,opt,name=attestation,proto3" json:"attestation,omitempty"`
+	// 1 for the attestations whose subject is the asked digest, 2 for those that produced their materials, ...
+	Depth         int32 `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvenanceNode) Reset() {
+	*x = ProvenanceNode{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvenanceNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvenanceNode) ProtoMessage() {}
+
+func (x *ProvenanceNode) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvenanceNode.ProtoReflect.Descriptor instead.
+func (*ProvenanceNode) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ProvenanceNode) GetAttestation() *Attestation {
+	if x != nil {
+		return x.Attestation
+	}
+	return nil
+}
+
+func (x *ProvenanceNode) GetDepth() int32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+// ProvenanceEdge says that an attestation consumed, as a material, a digest that another one produced.
+type ProvenanceEdge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The consuming attestation (the later step).
+	ConsumerId string `protobuf:"bytes,1,opt,name=consumer_id,json=consumerId,proto3" json:"consumer_id,omitempty"`
+	// The producing attestation (the earlier step): its subjects include the digest.
+	ProducerId string `protobuf:"bytes,2,opt,name=producer_id,json=producerId,proto3" json:"producer_id,omitempty"`
+	// The material, as the consumer named it.
+	Material      *ArtifactRef `protobuf:"bytes,3,opt,name=material,proto3" json:"material,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvenanceEdge) Reset() {
+	*x = ProvenanceEdge{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvenanceEdge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvenanceEdge) ProtoMessage() {}
+
+func (x *ProvenanceEdge) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvenanceEdge.ProtoReflect.Descriptor instead.
+func (*ProvenanceEdge) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ProvenanceEdge) GetConsumerId() string {
+	if x != nil {
+		return x.ConsumerId
+	}
+	return ""
+}
+
+func (x *ProvenanceEdge) GetProducerId() string {
+	if x != nil {
+		return x.ProducerId
+	}
+	return ""
+}
+
+func (x *ProvenanceEdge) GetMaterial() *ArtifactRef {
+	if x != nil {
+		return x.Material
+	}
+	return nil
+}
+
+type ProvenanceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The digest asked for, canonical.
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// In breadth-first order from the artifact (by depth, then newest first).
+	Nodes []*ProvenanceNode `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// Sorted by consumer, producer, material name.
+	Edges []*ProvenanceEdge `protobuf:"bytes,3,rep,name=edges,proto3" json:"edges,omitempty"`
+	// Materials of the graph's attestations that no attestation of the project produced: the sources (a source
+	// tarball, a base image), sorted by name and digest. Left out for the deepest level when truncated.
+	Sources []*ArtifactRef `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
+	// A bound (max_depth or max_nodes) was reached: the graph goes on further back.
+	Truncated     bool `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvenanceResponse) Reset() {
+	*x = ProvenanceResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvenanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvenanceResponse) ProtoMessage() {}
+
+func (x *ProvenanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvenanceResponse.ProtoReflect.Descriptor instead.
+func (*ProvenanceResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ProvenanceResponse) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *ProvenanceResponse) GetNodes() []*ProvenanceNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ProvenanceResponse) GetEdges() []*ProvenanceEdge {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+func (x *ProvenanceResponse) GetSources() []*ArtifactRef {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *ProvenanceResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type DependentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for the caller's own project.
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// The digest of the input, "ALG:HEX".
+	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// How many steps forward to follow: 1 is only the attestations that consume the digest. 0 means the default,
+	// 16; at most 64.
+	MaxDepth int32 `protobuf:"varint,3,opt,name=max_depth,json=maxDepth,proto3" json:"max_depth,omitempty"`
+	// At most this many attestations followed. 0 means the default, 500; at most 5000.
+	MaxNodes      int32 `protobuf:"varint,4,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DependentsRequest) Reset() {
+	*x = DependentsRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DependentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DependentsRequest) ProtoMessage() {}
+
+func (x *DependentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DependentsRequest.ProtoReflect.Descriptor instead.
+func (*DependentsRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *DependentsRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *DependentsRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *DependentsRequest) GetMaxDepth() int32 {
+	if x != nil {
+		return x.MaxDepth
+	}
+	return 0
+}
+
+func (x *DependentsRequest) GetMaxNodes() int32 {
+	if x != nil {
+		return x.MaxNodes
+	}
+	return 0
+}
+
+// Dependent is one artifact built, directly or not, from the asked digest.
+type Dependent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The artifact: a subject of the attestation.
+	Artifact *ArtifactRef `protobuf:"bytes,1,opt,name=artifact,proto3" json:"artifact,omitempty"`
+	// The attestation that produced it, and its step.
+	AttestationId string `protobuf:"bytes,2,opt,name=attestation_id,json=attestationId,proto3" json:"attestation_id,omitempty"`
+	Step          string `protobuf:"bytes,3,opt,name=step,proto3" json:"step,omitempty"`
+	// 1 when the attestation consumed the asked digest itself, 2 when it consumed a depth-1 artifact, ...
+	Depth int32 `protobuf:"varint,4,opt,name=depth,proto3" json:"depth,omitempty"`
+	// The material digest ("ALG:HEX") through which it depends: the asked digest at depth 1.
+	Via            string                 `protobuf:"bytes,5,opt,name=via,proto3" json:"via,omitempty"`
+	IntegratedTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=integrated_time,json=integratedTime,proto3" json:"integrated_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Dependent) Reset() {
+	*x = Dependent{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Dependent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Dependent) ProtoMessage() {}
+
+func (x *Dependent) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Dependent.ProtoReflect.Descriptor instead.
+func (*Dependent) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *Dependent) GetArtifact() *ArtifactRef {
+	if x != nil {
+		return x.Artifact
+	}
+	return nil
+}
+
+func (x *Dependent) GetAttestationId() string {
+	if x != nil {
+		return x.AttestationId
+	}
+	return ""
+}
+
+func (x *Dependent) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *Dependent) GetDepth() int32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *Dependent) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *Dependent) GetIntegratedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IntegratedTime
+	}
+	return nil
+}
+
+type DependentsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Digest string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// By depth, then newest first; an artifact produced by several attestations appears once for each.
+	Dependents []*Dependent `protobuf:"bytes,2,rep,name=dependents,proto3" json:"dependents,omitempty"`
+	// A bound (max_depth or max_nodes) was reached: more artifacts may depend on the digest.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DependentsResponse) Reset() {
+	*x = DependentsResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DependentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DependentsResponse) ProtoMessage() {}
+
+func (x *DependentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DependentsResponse.ProtoReflect.Descriptor instead.
+func (*DependentsResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *DependentsResponse) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *DependentsResponse) GetDependents() []*Dependent {
+	if x != nil {
+		return x.Dependents
+	}
+	return nil
+}
+
+func (x *DependentsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 type GetCheckpointRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2366,7 +2872,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2884,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[38]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2897,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{38}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{45}
 }
 
 type GetCheckpointResponse struct {
@@ -2410,7 +2916,7 @@ type GetCheckpointResponse struct {
 
 func (x *GetCheckpointResponse) Reset() {
 	*x = GetCheckpointResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2422,7 +2928,7 @@ func (x *GetCheckpointResponse) String() string {
 func (*GetCheckpointResponse) ProtoMessage() {}
 
 func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[39]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2435,7 +2941,7 @@ func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{39}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetCheckpointResponse) GetCheckpoint() []byte {
@@ -2491,7 +2997,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +3009,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[40]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +3022,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{40}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetInclusionProofRequest) GetProject() string {
@@ -2564,7 +3070,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +3082,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[41]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +3095,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{41}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetInclusionProofResponse) GetProof() *InclusionProof {
@@ -2617,7 +3123,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2629,7 +3135,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[42]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2642,7 +3148,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{42}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetConsistencyProofRequest) GetFromSize() uint64 {
@@ -2672,7 +3178,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +3190,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[43]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +3203,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{43}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetConsistencyProofResponse) GetFromSize() uint64 {
@@ -2737,7 +3243,7 @@ type GetEntryRequest struct {
 
 func (x *GetEntryRequest) Reset() {
 	*x = GetEntryRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +3255,7 @@ func (x *GetEntryRequest) String() string {
 func (*GetEntryRequest) ProtoMessage() {}
 
 func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[44]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +3268,7 @@ func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryRequest.ProtoReflect.Descriptor instead.
 func (*GetEntryRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{44}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetEntryRequest) GetLogIndex() uint64 {
@@ -2782,7 +3288,7 @@ type GetEntryResponse struct {
 
 func (x *GetEntryResponse) Reset() {
 	*x = GetEntryResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +3300,7 @@ func (x *GetEntryResponse) String() string {
 func (*GetEntryResponse) ProtoMessage() {}
 
 func (x *GetEntryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[45]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +3313,7 @@ func (x *GetEntryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryResponse.ProtoReflect.Descriptor instead.
 func (*GetEntryResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{45}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetEntryResponse) GetLogIndex() uint64 {
@@ -2851,7 +3357,7 @@ type Layout struct {
 
 func (x *Layout) Reset() {
 	*x = Layout{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2863,7 +3369,7 @@ func (x *Layout) String() string {
 func (*Layout) ProtoMessage() {}
 
 func (x *Layout) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[46]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2876,7 +3382,7 @@ func (x *Layout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Layout.ProtoReflect.Descriptor instead.
 func (*Layout) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{46}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Layout) GetProject() string {
@@ -2963,7 +3469,7 @@ type PushLayoutRequest struct {
 
 func (x *PushLayoutRequest) Reset() {
 	*x = PushLayoutRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2975,7 +3481,7 @@ func (x *PushLayoutRequest) String() string {
 func (*PushLayoutRequest) ProtoMessage() {}
 
 func (x *PushLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[47]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2988,7 +3494,7 @@ func (x *PushLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLayoutRequest.ProtoReflect.Descriptor instead.
 func (*PushLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{47}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PushLayoutRequest) GetProject() string {
@@ -3022,7 +3528,7 @@ type PushLayoutResponse struct {
 
 func (x *PushLayoutResponse) Reset() {
 	*x = PushLayoutResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3540,7 @@ func (x *PushLayoutResponse) String() string {
 func (*PushLayoutResponse) ProtoMessage() {}
 
 func (x *PushLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[48]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3553,7 @@ func (x *PushLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLayoutResponse.ProtoReflect.Descriptor instead.
 func (*PushLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{48}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PushLayoutResponse) GetLayout() *Layout {
@@ -3068,7 +3574,7 @@ type ListLayoutsRequest struct {
 
 func (x *ListLayoutsRequest) Reset() {
 	*x = ListLayoutsRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3080,7 +3586,7 @@ func (x *ListLayoutsRequest) String() string {
 func (*ListLayoutsRequest) ProtoMessage() {}
 
 func (x *ListLayoutsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[49]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3093,7 +3599,7 @@ func (x *ListLayoutsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLayoutsRequest.ProtoReflect.Descriptor instead.
 func (*ListLayoutsRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{49}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListLayoutsRequest) GetProject() string {
@@ -3120,7 +3626,7 @@ type ListLayoutsResponse struct {
 
 func (x *ListLayoutsResponse) Reset() {
 	*x = ListLayoutsResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3638,7 @@ func (x *ListLayoutsResponse) String() string {
 func (*ListLayoutsResponse) ProtoMessage() {}
 
 func (x *ListLayoutsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[50]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3651,7 @@ func (x *ListLayoutsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLayoutsResponse.ProtoReflect.Descriptor instead.
 func (*ListLayoutsResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{50}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListLayoutsResponse) GetLayouts() []*Layout {
@@ -3167,7 +3673,7 @@ type GetLayoutRequest struct {
 
 func (x *GetLayoutRequest) Reset() {
 	*x = GetLayoutRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3179,7 +3685,7 @@ func (x *GetLayoutRequest) String() string {
 func (*GetLayoutRequest) ProtoMessage() {}
 
 func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[51]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3192,7 +3698,7 @@ func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutRequest.ProtoReflect.Descriptor instead.
 func (*GetLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{51}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetLayoutRequest) GetProject() string {
@@ -3225,7 +3731,7 @@ type GetLayoutResponse struct {
 
 func (x *GetLayoutResponse) Reset() {
 	*x = GetLayoutResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3237,7 +3743,7 @@ func (x *GetLayoutResponse) String() string {
 func (*GetLayoutResponse) ProtoMessage() {}
 
 func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[52]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3250,7 +3756,7 @@ func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutResponse.ProtoReflect.Descriptor instead.
 func (*GetLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{52}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetLayoutResponse) GetLayout() *Layout {
@@ -3287,7 +3793,7 @@ type Policy struct {
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3805,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[53]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3818,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{53}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Policy) GetProject() string {
@@ -3396,7 +3902,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3408,7 +3914,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[54]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3421,7 +3927,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{54}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SetPolicyRequest) GetProject() string {
@@ -3475,7 +3981,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3487,7 +3993,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[55]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3500,7 +4006,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{55}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SetPolicyResponse) GetPolicy() *Policy {
@@ -3521,7 +4027,7 @@ type ListPoliciesRequest struct {
 
 func (x *ListPoliciesRequest) Reset() {
 	*x = ListPoliciesRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3533,7 +4039,7 @@ func (x *ListPoliciesRequest) String() string {
 func (*ListPoliciesRequest) ProtoMessage() {}
 
 func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[56]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3546,7 +4052,7 @@ func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{56}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListPoliciesRequest) GetProject() string {
@@ -3573,7 +4079,7 @@ type ListPoliciesResponse struct {
 
 func (x *ListPoliciesResponse) Reset() {
 	*x = ListPoliciesResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3585,7 +4091,7 @@ func (x *ListPoliciesResponse) String() string {
 func (*ListPoliciesResponse) ProtoMessage() {}
 
 func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[57]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3598,7 +4104,7 @@ func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{57}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListPoliciesResponse) GetPolicies() []*Policy {
@@ -3618,7 +4124,7 @@ type DeletePolicyRequest struct {
 
 func (x *DeletePolicyRequest) Reset() {
 	*x = DeletePolicyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3630,7 +4136,7 @@ func (x *DeletePolicyRequest) String() string {
 func (*DeletePolicyRequest) ProtoMessage() {}
 
 func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[58]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3643,7 +4149,7 @@ func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeletePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{58}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *DeletePolicyRequest) GetProject() string {
@@ -3668,7 +4174,7 @@ type DeletePolicyResponse struct {
 
 func (x *DeletePolicyResponse) Reset() {
 	*x = DeletePolicyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3680,7 +4186,7 @@ func (x *DeletePolicyResponse) String() string {
 func (*DeletePolicyResponse) ProtoMessage() {}
 
 func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[59]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3693,7 +4199,7 @@ func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{59}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{66}
 }
 
 type VerifyRequest struct {
@@ -3717,7 +4223,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3729,7 +4235,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[60]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3742,7 +4248,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{60}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *VerifyRequest) GetProject() string {
@@ -3795,7 +4301,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3807,7 +4313,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[61]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3820,7 +4326,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{61}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *VerifyResponse) GetDecision() *Decision {
@@ -3858,7 +4364,7 @@ type DecisionStep struct {
 
 func (x *DecisionStep) Reset() {
 	*x = DecisionStep{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3870,7 +4376,7 @@ func (x *DecisionStep) String() string {
 func (*DecisionStep) ProtoMessage() {}
 
 func (x *DecisionStep) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[62]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3883,7 +4389,7 @@ func (x *DecisionStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionStep.ProtoReflect.Descriptor instead.
 func (*DecisionStep) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{62}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *DecisionStep) GetName() string {
@@ -3934,7 +4440,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3946,7 +4452,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[63]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3959,7 +4465,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{63}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Decision) GetAllowed() bool {
@@ -4046,6 +4552,333 @@ func (x *Decision) GetId() int64 {
 	return 0
 }
 
+type ExportBundleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As VerifyRequest: the artifact whose decision the bundle must let a verifier make offline.
+	Project       string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Digest        string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportBundleRequest) Reset() {
+	*x = ExportBundleRequest{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportBundleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportBundleRequest) ProtoMessage() {}
+
+func (x *ExportBundleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportBundleRequest.ProtoReflect.Descriptor instead.
+func (*ExportBundleRequest) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ExportBundleRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ExportBundleRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ExportBundleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExportBundleRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+type ExportBundleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A DSSE envelope (JSON) with payload type application/vnd.attestd.bundle.v1+json whose payload is a Bundle
+	// in protobuf JSON, signed by attestd's verifier key (`attestd verifier-key`).
+	Bundle        []byte `protobuf:"bytes,1,opt,name=bundle,proto3" json:"bundle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportBundleResponse) Reset() {
+	*x = ExportBundleResponse{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportBundleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportBundleResponse) ProtoMessage() {}
+
+func (x *ExportBundleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportBundleResponse.ProtoReflect.Descriptor instead.
+func (*ExportBundleResponse) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ExportBundleResponse) GetBundle() []byte {
+	if x != nil {
+		return x.Bundle
+	}
+	return nil
+}
+
+// Bundle is everything needed to verify one artifact without attestd (docs/bundles.md).
+type Bundle struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Project string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// The artifact asked about.
+	Kind   string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name   string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Digest string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The policy that covers the artifact and the active version of its layout, with content (the signed layout).
+	Policy *Policy `protobuf:"bytes,5,opt,name=policy,proto3" json:"policy,omitempty"`
+	Layout *Layout `protobuf:"bytes,6,opt,name=layout,proto3" json:"layout,omitempty"`
+	// The layout's inclusion proof against checkpoint.
+	LayoutProof *InclusionProof `protobuf:"bytes,7,opt,name=layout_proof,json=layoutProof,proto3" json:"layout_proof,omitempty"`
+	// The project's keys (functionary and layout-owner) with their validity windows at export time.
+	Keys []*Key `protobuf:"bytes,8,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The candidates Verify gathered, with envelopes and each one's inclusion proof against checkpoint in its
+	// receipt; those a decision may only use to explain a denial are marked hint.
+	Attestations []*BundleAttestation `protobuf:"bytes,9,rep,name=attestations,proto3" json:"attestations,omitempty"`
+	// The signed checkpoint (C2SP signed note) every proof is against, and the log's note verifier key.
+	Checkpoint     []byte `protobuf:"bytes,10,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	LogVerifierKey string `protobuf:"bytes,11,opt,name=log_verifier_key,json=logVerifierKey,proto3" json:"log_verifier_key,omitempty"`
+	// The project's Rekor settings when the policy requires Rekor entries (each attestation's anchor has them).
+	Rekor      *RekorSettings         `protobuf:"bytes,12,opt,name=rekor,proto3" json:"rekor,omitempty"`
+	ExportTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=export_time,json=exportTime,proto3" json:"export_time,omitempty"`
+	// What attestd decided when it exported the bundle (not recorded as a decision); informative: an offline
+	// verifier decides again.
+	Decision      *Decision `protobuf:"bytes,14,opt,name=decision,proto3" json:"decision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bundle) Reset() {
+	*x = Bundle{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bundle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bundle) ProtoMessage() {}
+
+func (x *Bundle) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
+func (*Bundle) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *Bundle) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *Bundle) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Bundle) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Bundle) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Bundle) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *Bundle) GetLayout() *Layout {
+	if x != nil {
+		return x.Layout
+	}
+	return nil
+}
+
+func (x *Bundle) GetLayoutProof() *InclusionProof {
+	if x != nil {
+		return x.LayoutProof
+	}
+	return nil
+}
+
+func (x *Bundle) GetKeys() []*Key {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *Bundle) GetAttestations() []*BundleAttestation {
+	if x != nil {
+		return x.Attestations
+	}
+	return nil
+}
+
+func (x *Bundle) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+func (x *Bundle) GetLogVerifierKey() string {
+	if x != nil {
+		return x.LogVerifierKey
+	}
+	return ""
+}
+
+func (x *Bundle) GetRekor() *RekorSettings {
+	if x != nil {
+		return x.Rekor
+	}
+	return nil
+}
+
+func (x *Bundle) GetExportTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExportTime
+	}
+	return nil
+}
+
+func (x *Bundle) GetDecision() *Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+type BundleAttestation struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Attestation *Attestation           `protobuf:"bytes,1,opt,name=attestation,proto3" json:"attestation,omitempty"`
+	// Connected to the artifact by nothing but its step name: it may explain a denial, never allow.
+	Hint          bool `protobuf:"varint,2,opt,name=hint,proto3" json:"hint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BundleAttestation) Reset() {
+	*x = BundleAttestation{}
+	mi := &file_attestd_v1_attestd_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundleAttestation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundleAttestation) ProtoMessage() {}
+
+func (x *BundleAttestation) ProtoReflect() protoreflect.Message {
+	mi := &file_attestd_v1_attestd_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundleAttestation.ProtoReflect.Descriptor instead.
+func (*BundleAttestation) Descriptor() ([]byte, []int) {
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *BundleAttestation) GetAttestation() *Attestation {
+	if x != nil {
+		return x.Attestation
+	}
+	return nil
+}
+
+func (x *BundleAttestation) GetHint() bool {
+	if x != nil {
+		return x.Hint
+	}
+	return false
+}
+
 type ListDecisionsRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Project string                 `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
@@ -4059,7 +4892,7 @@ type ListDecisionsRequest struct {
 
 func (x *ListDecisionsRequest) Reset() {
 	*x = ListDecisionsRequest{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[64]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4071,7 +4904,7 @@ func (x *ListDecisionsRequest) String() string {
 func (*ListDecisionsRequest) ProtoMessage() {}
 
 func (x *ListDecisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[64]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4084,7 +4917,7 @@ func (x *ListDecisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDecisionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDecisionsRequest) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{64}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListDecisionsRequest) GetProject() string {
@@ -4118,7 +4951,7 @@ type ListDecisionsResponse struct {
 
 func (x *ListDecisionsResponse) Reset() {
 	*x = ListDecisionsResponse{}
-	mi := &file_attestd_v1_attestd_proto_msgTypes[65]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4130,7 +4963,7 @@ func (x *ListDecisionsResponse) String() string {
 func (*ListDecisionsResponse) ProtoMessage() {}
 
 func (x *ListDecisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_attestd_v1_attestd_proto_msgTypes[65]
+	mi := &file_attestd_v1_attestd_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4143,7 +4976,7 @@ func (x *ListDecisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDecisionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDecisionsResponse) Descriptor() ([]byte, []int) {
-	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{65}
+	return file_attestd_v1_attestd_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListDecisionsResponse) GetDecisions() []*Decision {
@@ -4312,7 +5145,7 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"H\n" +
 	"\vGetResponse\x129\n" +
-	"\vattestation\x18\x01 \x01(\v2\x17.attestd.v1.AttestationR\vattestation\"\x9d\x03\n" +
+	"\vattestation\x18\x01 \x01(\v2\x17.attestd.v1.AttestationR\vattestation\"\xbb\x03\n" +
 	"\vListRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12%\n" +
 	"\x0esubject_digest\x18\x02 \x01(\tR\rsubjectDigest\x12'\n" +
@@ -4326,10 +5159,49 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\n" +
 	"page_token\x18\n" +
 	" \x01(\tR\tpageToken\x12%\n" +
-	"\x0eomit_envelopes\x18\v \x01(\bR\romitEnvelopes\"s\n" +
+	"\x0eomit_envelopes\x18\v \x01(\bR\romitEnvelopes\x12\x1c\n" +
+	"\tsubmitter\x18\f \x01(\tR\tsubmitter\"s\n" +
 	"\fListResponse\x12;\n" +
 	"\fattestations\x18\x01 \x03(\v2\x17.attestd.v1.AttestationR\fattestations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x16\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x7f\n" +
+	"\x11ProvenanceRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x1b\n" +
+	"\tmax_depth\x18\x03 \x01(\x05R\bmaxDepth\x12\x1b\n" +
+	"\tmax_nodes\x18\x04 \x01(\x05R\bmaxNodes\"a\n" +
+	"\x0eProvenanceNode\x129\n" +
+	"\vattestation\x18\x01 \x01(\v2\x17.attestd.v1.AttestationR\vattestation\x12\x14\n" +
+	"\x05depth\x18\x02 \x01(\x05R\x05depth\"\x87\x01\n" +
+	"\x0eProvenanceEdge\x12\x1f\n" +
+	"\vconsumer_id\x18\x01 \x01(\tR\n" +
+	"consumerId\x12\x1f\n" +
+	"\vproducer_id\x18\x02 \x01(\tR\n" +
+	"producerId\x123\n" +
+	"\bmaterial\x18\x03 \x01(\v2\x17.attestd.v1.ArtifactRefR\bmaterial\"\xe1\x01\n" +
+	"\x12ProvenanceResponse\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x120\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x1a.attestd.v1.ProvenanceNodeR\x05nodes\x120\n" +
+	"\x05edges\x18\x03 \x03(\v2\x1a.attestd.v1.ProvenanceEdgeR\x05edges\x121\n" +
+	"\asources\x18\x04 \x03(\v2\x17.attestd.v1.ArtifactRefR\asources\x12\x1c\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"\x7f\n" +
+	"\x11DependentsRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x1b\n" +
+	"\tmax_depth\x18\x03 \x01(\x05R\bmaxDepth\x12\x1b\n" +
+	"\tmax_nodes\x18\x04 \x01(\x05R\bmaxNodes\"\xe8\x01\n" +
+	"\tDependent\x123\n" +
+	"\bartifact\x18\x01 \x01(\v2\x17.attestd.v1.ArtifactRefR\bartifact\x12%\n" +
+	"\x0eattestation_id\x18\x02 \x01(\tR\rattestationId\x12\x12\n" +
+	"\x04step\x18\x03 \x01(\tR\x04step\x12\x14\n" +
+	"\x05depth\x18\x04 \x01(\x05R\x05depth\x12\x10\n" +
+	"\x03via\x18\x05 \x01(\tR\x03via\x12C\n" +
+	"\x0fintegrated_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0eintegratedTime\"\x81\x01\n" +
+	"\x12DependentsResponse\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x125\n" +
+	"\n" +
+	"dependents\x18\x02 \x03(\v2\x15.attestd.v1.DependentR\n" +
+	"dependents\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\x16\n" +
 	"\x14GetCheckpointRequest\"\xac\x01\n" +
 	"\x15GetCheckpointResponse\x12\x1e\n" +
 	"\n" +
@@ -4459,7 +5331,36 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\x06digest\x18\n" +
 	" \x01(\tR\x06digest\x12\x1c\n" +
 	"\trequester\x18\v \x01(\tR\trequester\x12\x0e\n" +
-	"\x02id\x18\f \x01(\x03R\x02id\"c\n" +
+	"\x02id\x18\f \x01(\x03R\x02id\"o\n" +
+	"\x13ExportBundleRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\tR\x06digest\".\n" +
+	"\x14ExportBundleResponse\x12\x16\n" +
+	"\x06bundle\x18\x01 \x01(\fR\x06bundle\"\xcb\x04\n" +
+	"\x06Bundle\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\tR\x06digest\x12*\n" +
+	"\x06policy\x18\x05 \x01(\v2\x12.attestd.v1.PolicyR\x06policy\x12*\n" +
+	"\x06layout\x18\x06 \x01(\v2\x12.attestd.v1.LayoutR\x06layout\x12=\n" +
+	"\flayout_proof\x18\a \x01(\v2\x1a.attestd.v1.InclusionProofR\vlayoutProof\x12#\n" +
+	"\x04keys\x18\b \x03(\v2\x0f.attestd.v1.KeyR\x04keys\x12A\n" +
+	"\fattestations\x18\t \x03(\v2\x1d.attestd.v1.BundleAttestationR\fattestations\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\n" +
+	" \x01(\fR\n" +
+	"checkpoint\x12(\n" +
+	"\x10log_verifier_key\x18\v \x01(\tR\x0elogVerifierKey\x12/\n" +
+	"\x05rekor\x18\f \x01(\v2\x19.attestd.v1.RekorSettingsR\x05rekor\x12;\n" +
+	"\vexport_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"exportTime\x120\n" +
+	"\bdecision\x18\x0e \x01(\v2\x14.attestd.v1.DecisionR\bdecision\"b\n" +
+	"\x11BundleAttestation\x129\n" +
+	"\vattestation\x18\x01 \x01(\v2\x17.attestd.v1.AttestationR\vattestation\x12\x12\n" +
+	"\x04hint\x18\x02 \x01(\bR\x04hint\"c\n" +
 	"\x14ListDecisionsRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x1b\n" +
@@ -4481,11 +5382,15 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"KeyService\x12?\n" +
 	"\x06AddKey\x12\x19.attestd.v1.AddKeyRequest\x1a\x1a.attestd.v1.AddKeyResponse\x12E\n" +
 	"\bListKeys\x12\x1b.attestd.v1.ListKeysRequest\x1a\x1c.attestd.v1.ListKeysResponse\x12H\n" +
-	"\tRevokeKey\x12\x1c.attestd.v1.RevokeKeyRequest\x1a\x1d.attestd.v1.RevokeKeyResponse2\x9b\x02\n" +
+	"\tRevokeKey\x12\x1c.attestd.v1.RevokeKeyRequest\x1a\x1d.attestd.v1.RevokeKeyResponse2\xb5\x03\n" +
 	"\x12AttestationService\x12?\n" +
 	"\x06Submit\x12\x19.attestd.v1.SubmitRequest\x1a\x1a.attestd.v1.SubmitResponse\x126\n" +
 	"\x03Get\x12\x16.attestd.v1.GetRequest\x1a\x17.attestd.v1.GetResponse\x129\n" +
-	"\x04List\x12\x17.attestd.v1.ListRequest\x1a\x18.attestd.v1.ListResponse\x12Q\n" +
+	"\x04List\x12\x17.attestd.v1.ListRequest\x1a\x18.attestd.v1.ListResponse\x12K\n" +
+	"\n" +
+	"Provenance\x12\x1d.attestd.v1.ProvenanceRequest\x1a\x1e.attestd.v1.ProvenanceResponse\x12K\n" +
+	"\n" +
+	"Dependents\x12\x1d.attestd.v1.DependentsRequest\x1a\x1e.attestd.v1.DependentsResponse\x12Q\n" +
 	"\fRetryAnchors\x12\x1f.attestd.v1.RetryAnchorsRequest\x1a .attestd.v1.RetryAnchorsResponse2\xf6\x01\n" +
 	"\rLayoutService\x12K\n" +
 	"\n" +
@@ -4495,10 +5400,11 @@ const file_attestd_v1_attestd_proto_rawDesc = "" +
 	"\rPolicyService\x12H\n" +
 	"\tSetPolicy\x12\x1c.attestd.v1.SetPolicyRequest\x1a\x1d.attestd.v1.SetPolicyResponse\x12Q\n" +
 	"\fListPolicies\x12\x1f.attestd.v1.ListPoliciesRequest\x1a .attestd.v1.ListPoliciesResponse\x12Q\n" +
-	"\fDeletePolicy\x12\x1f.attestd.v1.DeletePolicyRequest\x1a .attestd.v1.DeletePolicyResponse2\xa6\x01\n" +
+	"\fDeletePolicy\x12\x1f.attestd.v1.DeletePolicyRequest\x1a .attestd.v1.DeletePolicyResponse2\xf9\x01\n" +
 	"\rVerifyService\x12?\n" +
 	"\x06Verify\x12\x19.attestd.v1.VerifyRequest\x1a\x1a.attestd.v1.VerifyResponse\x12T\n" +
-	"\rListDecisions\x12 .attestd.v1.ListDecisionsRequest\x1a!.attestd.v1.ListDecisionsResponse2\xf3\x02\n" +
+	"\rListDecisions\x12 .attestd.v1.ListDecisionsRequest\x1a!.attestd.v1.ListDecisionsResponse\x12Q\n" +
+	"\fExportBundle\x12\x1f.attestd.v1.ExportBundleRequest\x1a .attestd.v1.ExportBundleResponse2\xf3\x02\n" +
 	"\n" +
 	"LogService\x12T\n" +
 	"\rGetCheckpoint\x12 .attestd.v1.GetCheckpointRequest\x1a!.attestd.v1.GetCheckpointResponse\x12`\n" +
@@ -4518,7 +5424,7 @@ func file_attestd_v1_attestd_proto_rawDescGZIP() []byte {
 	return file_attestd_v1_attestd_proto_rawDescData
 }
 
-var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_attestd_v1_attestd_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*Project)(nil),                     // 0: attestd.v1.Project
 	(*RekorSettings)(nil),               // 1: attestd.v1.RekorSettings
@@ -4558,141 +5464,175 @@ var file_attestd_v1_attestd_proto_goTypes = []any{
 	(*GetResponse)(nil),                 // 35: attestd.v1.GetResponse
 	(*ListRequest)(nil),                 // 36: attestd.v1.ListRequest
 	(*ListResponse)(nil),                // 37: attestd.v1.ListResponse
-	(*GetCheckpointRequest)(nil),        // 38: attestd.v1.GetCheckpointRequest
-	(*GetCheckpointResponse)(nil),       // 39: attestd.v1.GetCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 40: attestd.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 41: attestd.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 42: attestd.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 43: attestd.v1.GetConsistencyProofResponse
-	(*GetEntryRequest)(nil),             // 44: attestd.v1.GetEntryRequest
-	(*GetEntryResponse)(nil),            // 45: attestd.v1.GetEntryResponse
-	(*Layout)(nil),                      // 46: attestd.v1.Layout
-	(*PushLayoutRequest)(nil),           // 47: attestd.v1.PushLayoutRequest
-	(*PushLayoutResponse)(nil),          // 48: attestd.v1.PushLayoutResponse
-	(*ListLayoutsRequest)(nil),          // 49: attestd.v1.ListLayoutsRequest
-	(*ListLayoutsResponse)(nil),         // 50: attestd.v1.ListLayoutsResponse
-	(*GetLayoutRequest)(nil),            // 51: attestd.v1.GetLayoutRequest
-	(*GetLayoutResponse)(nil),           // 52: attestd.v1.GetLayoutResponse
-	(*Policy)(nil),                      // 53: attestd.v1.Policy
-	(*SetPolicyRequest)(nil),            // 54: attestd.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),           // 55: attestd.v1.SetPolicyResponse
-	(*ListPoliciesRequest)(nil),         // 56: attestd.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil),        // 57: attestd.v1.ListPoliciesResponse
-	(*DeletePolicyRequest)(nil),         // 58: attestd.v1.DeletePolicyRequest
-	(*DeletePolicyResponse)(nil),        // 59: attestd.v1.DeletePolicyResponse
-	(*VerifyRequest)(nil),               // 60: attestd.v1.VerifyRequest
-	(*VerifyResponse)(nil),              // 61: attestd.v1.VerifyResponse
-	(*DecisionStep)(nil),                // 62: attestd.v1.DecisionStep
-	(*Decision)(nil),                    // 63: attestd.v1.Decision
-	(*ListDecisionsRequest)(nil),        // 64: attestd.v1.ListDecisionsRequest
-	(*ListDecisionsResponse)(nil),       // 65: attestd.v1.ListDecisionsResponse
-	(*timestamppb.Timestamp)(nil),       // 66: google.protobuf.Timestamp
+	(*ProvenanceRequest)(nil),           // 38: attestd.v1.ProvenanceRequest
+	(*ProvenanceNode)(nil),              // 39: attestd.v1.ProvenanceNode
+	(*ProvenanceEdge)(nil),              // 40: attestd.v1.ProvenanceEdge
+	(*ProvenanceResponse)(nil),          // 41: attestd.v1.ProvenanceResponse
+	(*DependentsRequest)(nil),           // 42: attestd.v1.DependentsRequest
+	(*Dependent)(nil),                   // 43: attestd.v1.Dependent
+	(*DependentsResponse)(nil),          // 44: attestd.v1.DependentsResponse
+	(*GetCheckpointRequest)(nil),        // 45: attestd.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),       // 46: attestd.v1.GetCheckpointResponse
+	(*GetInclusionProofRequest)(nil),    // 47: attestd.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 48: attestd.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 49: attestd.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 50: attestd.v1.GetConsistencyProofResponse
+	(*GetEntryRequest)(nil),             // 51: attestd.v1.GetEntryRequest
+	(*GetEntryResponse)(nil),            // 52: attestd.v1.GetEntryResponse
+	(*Layout)(nil),                      // 53: attestd.v1.Layout
+	(*PushLayoutRequest)(nil),           // 54: attestd.v1.PushLayoutRequest
+	(*PushLayoutResponse)(nil),          // 55: attestd.v1.PushLayoutResponse
+	(*ListLayoutsRequest)(nil),          // 56: attestd.v1.ListLayoutsRequest
+	(*ListLayoutsResponse)(nil),         // 57: attestd.v1.ListLayoutsResponse
+	(*GetLayoutRequest)(nil),            // 58: attestd.v1.GetLayoutRequest
+	(*GetLayoutResponse)(nil),           // 59: attestd.v1.GetLayoutResponse
+	(*Policy)(nil),                      // 60: attestd.v1.Policy
+	(*SetPolicyRequest)(nil),            // 61: attestd.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),           // 62: attestd.v1.SetPolicyResponse
+	(*ListPoliciesRequest)(nil),         // 63: attestd.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),        // 64: attestd.v1.ListPoliciesResponse
+	(*DeletePolicyRequest)(nil),         // 65: attestd.v1.DeletePolicyRequest
+	(*DeletePolicyResponse)(nil),        // 66: attestd.v1.DeletePolicyResponse
+	(*VerifyRequest)(nil),               // 67: attestd.v1.VerifyRequest
+	(*VerifyResponse)(nil),              // 68: attestd.v1.VerifyResponse
+	(*DecisionStep)(nil),                // 69: attestd.v1.DecisionStep
+	(*Decision)(nil),                    // 70: attestd.v1.Decision
+	(*ExportBundleRequest)(nil),         // 71: attestd.v1.ExportBundleRequest
+	(*ExportBundleResponse)(nil),        // 72: attestd.v1.ExportBundleResponse
+	(*Bundle)(nil),                      // 73: attestd.v1.Bundle
+	(*BundleAttestation)(nil),           // 74: attestd.v1.BundleAttestation
+	(*ListDecisionsRequest)(nil),        // 75: attestd.v1.ListDecisionsRequest
+	(*ListDecisionsResponse)(nil),       // 76: attestd.v1.ListDecisionsResponse
+	(*timestamppb.Timestamp)(nil),       // 77: google.protobuf.Timestamp
 }
 var file_attestd_v1_attestd_proto_depIdxs = []int32{
-	66, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	77, // 0: attestd.v1.Project.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 1: attestd.v1.Project.rekor:type_name -> attestd.v1.RekorSettings
 	0,  // 2: attestd.v1.GetProjectResponse.project:type_name -> attestd.v1.Project
 	0,  // 3: attestd.v1.SetProjectRekorResponse.project:type_name -> attestd.v1.Project
 	0,  // 4: attestd.v1.CreateProjectResponse.project:type_name -> attestd.v1.Project
 	0,  // 5: attestd.v1.ListProjectsResponse.projects:type_name -> attestd.v1.Project
-	66, // 6: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	66, // 7: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
+	77, // 6: attestd.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	77, // 7: attestd.v1.Token.revoke_time:type_name -> google.protobuf.Timestamp
 	10, // 8: attestd.v1.CreateTokenResponse.token:type_name -> attestd.v1.Token
 	10, // 9: attestd.v1.ListTokensResponse.tokens:type_name -> attestd.v1.Token
 	10, // 10: attestd.v1.RevokeTokenResponse.token:type_name -> attestd.v1.Token
-	66, // 11: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
-	66, // 12: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
-	66, // 13: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
-	66, // 14: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	77, // 11: attestd.v1.Key.create_time:type_name -> google.protobuf.Timestamp
+	77, // 12: attestd.v1.Key.expire_time:type_name -> google.protobuf.Timestamp
+	77, // 13: attestd.v1.Key.revoke_time:type_name -> google.protobuf.Timestamp
+	77, // 14: attestd.v1.AddKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	17, // 15: attestd.v1.AddKeyResponse.key:type_name -> attestd.v1.Key
 	17, // 16: attestd.v1.ListKeysResponse.keys:type_name -> attestd.v1.Key
 	17, // 17: attestd.v1.RevokeKeyResponse.key:type_name -> attestd.v1.Key
-	66, // 18: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
+	77, // 18: attestd.v1.Receipt.integrated_time:type_name -> google.protobuf.Timestamp
 	26, // 19: attestd.v1.Receipt.inclusion_proof:type_name -> attestd.v1.InclusionProof
 	25, // 20: attestd.v1.Attestation.receipt:type_name -> attestd.v1.Receipt
 	24, // 21: attestd.v1.Attestation.subjects:type_name -> attestd.v1.ArtifactRef
 	24, // 22: attestd.v1.Attestation.materials:type_name -> attestd.v1.ArtifactRef
 	30, // 23: attestd.v1.Attestation.anchor:type_name -> attestd.v1.Anchor
-	66, // 24: attestd.v1.Anchor.next_attempt_time:type_name -> google.protobuf.Timestamp
+	77, // 24: attestd.v1.Anchor.next_attempt_time:type_name -> google.protobuf.Timestamp
 	31, // 25: attestd.v1.Anchor.entry:type_name -> attestd.v1.RekorEntry
-	66, // 26: attestd.v1.RekorEntry.integrated_time:type_name -> google.protobuf.Timestamp
+	77, // 26: attestd.v1.RekorEntry.integrated_time:type_name -> google.protobuf.Timestamp
 	25, // 27: attestd.v1.SubmitResponse.receipt:type_name -> attestd.v1.Receipt
 	27, // 28: attestd.v1.GetResponse.attestation:type_name -> attestd.v1.Attestation
-	66, // 29: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
-	66, // 30: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
+	77, // 29: attestd.v1.ListRequest.since:type_name -> google.protobuf.Timestamp
+	77, // 30: attestd.v1.ListRequest.until:type_name -> google.protobuf.Timestamp
 	27, // 31: attestd.v1.ListResponse.attestations:type_name -> attestd.v1.Attestation
-	26, // 32: attestd.v1.GetInclusionProofResponse.proof:type_name -> attestd.v1.InclusionProof
-	66, // 33: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
-	66, // 34: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
-	46, // 35: attestd.v1.PushLayoutResponse.layout:type_name -> attestd.v1.Layout
-	46, // 36: attestd.v1.ListLayoutsResponse.layouts:type_name -> attestd.v1.Layout
-	46, // 37: attestd.v1.GetLayoutResponse.layout:type_name -> attestd.v1.Layout
-	66, // 38: attestd.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
-	66, // 39: attestd.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
-	53, // 40: attestd.v1.SetPolicyResponse.policy:type_name -> attestd.v1.Policy
-	53, // 41: attestd.v1.ListPoliciesResponse.policies:type_name -> attestd.v1.Policy
-	63, // 42: attestd.v1.VerifyResponse.decision:type_name -> attestd.v1.Decision
-	25, // 43: attestd.v1.VerifyResponse.vsa_receipt:type_name -> attestd.v1.Receipt
-	62, // 44: attestd.v1.Decision.steps:type_name -> attestd.v1.DecisionStep
-	66, // 45: attestd.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	63, // 46: attestd.v1.ListDecisionsResponse.decisions:type_name -> attestd.v1.Decision
-	6,  // 47: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
-	8,  // 48: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
-	2,  // 49: attestd.v1.ProjectService.GetProject:input_type -> attestd.v1.GetProjectRequest
-	4,  // 50: attestd.v1.ProjectService.SetProjectRekor:input_type -> attestd.v1.SetProjectRekorRequest
-	11, // 51: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
-	13, // 52: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
-	15, // 53: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
-	18, // 54: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
-	20, // 55: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
-	22, // 56: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
-	32, // 57: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
-	34, // 58: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
-	36, // 59: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
-	28, // 60: attestd.v1.AttestationService.RetryAnchors:input_type -> attestd.v1.RetryAnchorsRequest
-	47, // 61: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
-	49, // 62: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
-	51, // 63: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
-	54, // 64: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
-	56, // 65: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
-	58, // 66: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
-	60, // 67: attestd.v1.VerifyService.Verify:input_type -> attestd.v1.VerifyRequest
-	64, // 68: attestd.v1.VerifyService.ListDecisions:input_type -> attestd.v1.ListDecisionsRequest
-	38, // 69: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
-	40, // 70: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
-	42, // 71: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
-	44, // 72: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
-	7,  // 73: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
-	9,  // 74: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
-	3,  // 75: attestd.v1.ProjectService.GetProject:output_type -> attestd.v1.GetProjectResponse
-	5,  // 76: attestd.v1.ProjectService.SetProjectRekor:output_type -> attestd.v1.SetProjectRekorResponse
-	12, // 77: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
-	14, // 78: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
-	16, // 79: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
-	19, // 80: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
-	21, // 81: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
-	23, // 82: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
-	33, // 83: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
-	35, // 84: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
-	37, // 85: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
-	29, // 86: attestd.v1.AttestationService.RetryAnchors:output_type -> attestd.v1.RetryAnchorsResponse
-	48, // 87: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
-	50, // 88: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
-	52, // 89: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
-	55, // 90: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
-	57, // 91: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
-	59, // 92: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
-	61, // 93: attestd.v1.VerifyService.Verify:output_type -> attestd.v1.VerifyResponse
-	65, // 94: attestd.v1.VerifyService.ListDecisions:output_type -> attestd.v1.ListDecisionsResponse
-	39, // 95: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
-	41, // 96: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
-	43, // 97: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
-	45, // 98: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
-	73, // [73:99] is the sub-list for method output_type
-	47, // [47:73] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	27, // 32: attestd.v1.ProvenanceNode.attestation:type_name -> attestd.v1.Attestation
+	24, // 33: attestd.v1.ProvenanceEdge.material:type_name -> attestd.v1.ArtifactRef
+	39, // 34: attestd.v1.ProvenanceResponse.nodes:type_name -> attestd.v1.ProvenanceNode
+	40, // 35: attestd.v1.ProvenanceResponse.edges:type_name -> attestd.v1.ProvenanceEdge
+	24, // 36: attestd.v1.ProvenanceResponse.sources:type_name -> attestd.v1.ArtifactRef
+	24, // 37: attestd.v1.Dependent.artifact:type_name -> attestd.v1.ArtifactRef
+	77, // 38: attestd.v1.Dependent.integrated_time:type_name -> google.protobuf.Timestamp
+	43, // 39: attestd.v1.DependentsResponse.dependents:type_name -> attestd.v1.Dependent
+	26, // 40: attestd.v1.GetInclusionProofResponse.proof:type_name -> attestd.v1.InclusionProof
+	77, // 41: attestd.v1.Layout.expire_time:type_name -> google.protobuf.Timestamp
+	77, // 42: attestd.v1.Layout.create_time:type_name -> google.protobuf.Timestamp
+	53, // 43: attestd.v1.PushLayoutResponse.layout:type_name -> attestd.v1.Layout
+	53, // 44: attestd.v1.ListLayoutsResponse.layouts:type_name -> attestd.v1.Layout
+	53, // 45: attestd.v1.GetLayoutResponse.layout:type_name -> attestd.v1.Layout
+	77, // 46: attestd.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
+	77, // 47: attestd.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
+	60, // 48: attestd.v1.SetPolicyResponse.policy:type_name -> attestd.v1.Policy
+	60, // 49: attestd.v1.ListPoliciesResponse.policies:type_name -> attestd.v1.Policy
+	70, // 50: attestd.v1.VerifyResponse.decision:type_name -> attestd.v1.Decision
+	25, // 51: attestd.v1.VerifyResponse.vsa_receipt:type_name -> attestd.v1.Receipt
+	69, // 52: attestd.v1.Decision.steps:type_name -> attestd.v1.DecisionStep
+	77, // 53: attestd.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	60, // 54: attestd.v1.Bundle.policy:type_name -> attestd.v1.Policy
+	53, // 55: attestd.v1.Bundle.layout:type_name -> attestd.v1.Layout
+	26, // 56: attestd.v1.Bundle.layout_proof:type_name -> attestd.v1.InclusionProof
+	17, // 57: attestd.v1.Bundle.keys:type_name -> attestd.v1.Key
+	74, // 58: attestd.v1.Bundle.attestations:type_name -> attestd.v1.BundleAttestation
+	1,  // 59: attestd.v1.Bundle.rekor:type_name -> attestd.v1.RekorSettings
+	77, // 60: attestd.v1.Bundle.export_time:type_name -> google.protobuf.Timestamp
+	70, // 61: attestd.v1.Bundle.decision:type_name -> attestd.v1.Decision
+	27, // 62: attestd.v1.BundleAttestation.attestation:type_name -> attestd.v1.Attestation
+	70, // 63: attestd.v1.ListDecisionsResponse.decisions:type_name -> attestd.v1.Decision
+	6,  // 64: attestd.v1.ProjectService.CreateProject:input_type -> attestd.v1.CreateProjectRequest
+	8,  // 65: attestd.v1.ProjectService.ListProjects:input_type -> attestd.v1.ListProjectsRequest
+	2,  // 66: attestd.v1.ProjectService.GetProject:input_type -> attestd.v1.GetProjectRequest
+	4,  // 67: attestd.v1.ProjectService.SetProjectRekor:input_type -> attestd.v1.SetProjectRekorRequest
+	11, // 68: attestd.v1.TokenService.CreateToken:input_type -> attestd.v1.CreateTokenRequest
+	13, // 69: attestd.v1.TokenService.ListTokens:input_type -> attestd.v1.ListTokensRequest
+	15, // 70: attestd.v1.TokenService.RevokeToken:input_type -> attestd.v1.RevokeTokenRequest
+	18, // 71: attestd.v1.KeyService.AddKey:input_type -> attestd.v1.AddKeyRequest
+	20, // 72: attestd.v1.KeyService.ListKeys:input_type -> attestd.v1.ListKeysRequest
+	22, // 73: attestd.v1.KeyService.RevokeKey:input_type -> attestd.v1.RevokeKeyRequest
+	32, // 74: attestd.v1.AttestationService.Submit:input_type -> attestd.v1.SubmitRequest
+	34, // 75: attestd.v1.AttestationService.Get:input_type -> attestd.v1.GetRequest
+	36, // 76: attestd.v1.AttestationService.List:input_type -> attestd.v1.ListRequest
+	38, // 77: attestd.v1.AttestationService.Provenance:input_type -> attestd.v1.ProvenanceRequest
+	42, // 78: attestd.v1.AttestationService.Dependents:input_type -> attestd.v1.DependentsRequest
+	28, // 79: attestd.v1.AttestationService.RetryAnchors:input_type -> attestd.v1.RetryAnchorsRequest
+	54, // 80: attestd.v1.LayoutService.PushLayout:input_type -> attestd.v1.PushLayoutRequest
+	56, // 81: attestd.v1.LayoutService.ListLayouts:input_type -> attestd.v1.ListLayoutsRequest
+	58, // 82: attestd.v1.LayoutService.GetLayout:input_type -> attestd.v1.GetLayoutRequest
+	61, // 83: attestd.v1.PolicyService.SetPolicy:input_type -> attestd.v1.SetPolicyRequest
+	63, // 84: attestd.v1.PolicyService.ListPolicies:input_type -> attestd.v1.ListPoliciesRequest
+	65, // 85: attestd.v1.PolicyService.DeletePolicy:input_type -> attestd.v1.DeletePolicyRequest
+	67, // 86: attestd.v1.VerifyService.Verify:input_type -> attestd.v1.VerifyRequest
+	75, // 87: attestd.v1.VerifyService.ListDecisions:input_type -> attestd.v1.ListDecisionsRequest
+	71, // 88: attestd.v1.VerifyService.ExportBundle:input_type -> attestd.v1.ExportBundleRequest
+	45, // 89: attestd.v1.LogService.GetCheckpoint:input_type -> attestd.v1.GetCheckpointRequest
+	47, // 90: attestd.v1.LogService.GetInclusionProof:input_type -> attestd.v1.GetInclusionProofRequest
+	49, // 91: attestd.v1.LogService.GetConsistencyProof:input_type -> attestd.v1.GetConsistencyProofRequest
+	51, // 92: attestd.v1.LogService.GetEntry:input_type -> attestd.v1.GetEntryRequest
+	7,  // 93: attestd.v1.ProjectService.CreateProject:output_type -> attestd.v1.CreateProjectResponse
+	9,  // 94: attestd.v1.ProjectService.ListProjects:output_type -> attestd.v1.ListProjectsResponse
+	3,  // 95: attestd.v1.ProjectService.GetProject:output_type -> attestd.v1.GetProjectResponse
+	5,  // 96: attestd.v1.ProjectService.SetProjectRekor:output_type -> attestd.v1.SetProjectRekorResponse
+	12, // 97: attestd.v1.TokenService.CreateToken:output_type -> attestd.v1.CreateTokenResponse
+	14, // 98: attestd.v1.TokenService.ListTokens:output_type -> attestd.v1.ListTokensResponse
+	16, // 99: attestd.v1.TokenService.RevokeToken:output_type -> attestd.v1.RevokeTokenResponse
+	19, // 100: attestd.v1.KeyService.AddKey:output_type -> attestd.v1.AddKeyResponse
+	21, // 101: attestd.v1.KeyService.ListKeys:output_type -> attestd.v1.ListKeysResponse
+	23, // 102: attestd.v1.KeyService.RevokeKey:output_type -> attestd.v1.RevokeKeyResponse
+	33, // 103: attestd.v1.AttestationService.Submit:output_type -> attestd.v1.SubmitResponse
+	35, // 104: attestd.v1.AttestationService.Get:output_type -> attestd.v1.GetResponse
+	37, // 105: attestd.v1.AttestationService.List:output_type -> attestd.v1.ListResponse
+	41, // 106: attestd.v1.AttestationService.Provenance:output_type -> attestd.v1.ProvenanceResponse
+	44, // 107: attestd.v1.AttestationService.Dependents:output_type -> attestd.v1.DependentsResponse
+	29, // 108: attestd.v1.AttestationService.RetryAnchors:output_type -> attestd.v1.RetryAnchorsResponse
+	55, // 109: attestd.v1.LayoutService.PushLayout:output_type -> attestd.v1.PushLayoutResponse
+	57, // 110: attestd.v1.LayoutService.ListLayouts:output_type -> attestd.v1.ListLayoutsResponse
+	59, // 111: attestd.v1.LayoutService.GetLayout:output_type -> attestd.v1.GetLayoutResponse
+	62, // 112: attestd.v1.PolicyService.SetPolicy:output_type -> attestd.v1.SetPolicyResponse
+	64, // 113: attestd.v1.PolicyService.ListPolicies:output_type -> attestd.v1.ListPoliciesResponse
+	66, // 114: attestd.v1.PolicyService.DeletePolicy:output_type -> attestd.v1.DeletePolicyResponse
+	68, // 115: attestd.v1.VerifyService.Verify:output_type -> attestd.v1.VerifyResponse
+	76, // 116: attestd.v1.VerifyService.ListDecisions:output_type -> attestd.v1.ListDecisionsResponse
+	72, // 117: attestd.v1.VerifyService.ExportBundle:output_type -> attestd.v1.ExportBundleResponse
+	46, // 118: attestd.v1.LogService.GetCheckpoint:output_type -> attestd.v1.GetCheckpointResponse
+	48, // 119: attestd.v1.LogService.GetInclusionProof:output_type -> attestd.v1.GetInclusionProofResponse
+	50, // 120: attestd.v1.LogService.GetConsistencyProof:output_type -> attestd.v1.GetConsistencyProofResponse
+	52, // 121: attestd.v1.LogService.GetEntry:output_type -> attestd.v1.GetEntryResponse
+	93, // [93:122] is the sub-list for method output_type
+	64, // [64:93] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_attestd_v1_attestd_proto_init() }
@@ -4700,15 +5640,15 @@ func file_attestd_v1_attestd_proto_init() {
 	if File_attestd_v1_attestd_proto != nil {
 		return
 	}
-	file_attestd_v1_attestd_proto_msgTypes[40].OneofWrappers = []any{}
-	file_attestd_v1_attestd_proto_msgTypes[46].OneofWrappers = []any{}
+	file_attestd_v1_attestd_proto_msgTypes[47].OneofWrappers = []any{}
+	file_attestd_v1_attestd_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_attestd_v1_attestd_proto_rawDesc), len(file_attestd_v1_attestd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   66,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -623,6 +623,8 @@ const (
 	AttestationService_Submit_FullMethodName       = "/attestd.v1.AttestationService/Submit"
 	AttestationService_Get_FullMethodName          = "/attestd.v1.AttestationService/Get"
 	AttestationService_List_FullMethodName         = "/attestd.v1.AttestationService/List"
+	AttestationService_Provenance_FullMethodName   = "/attestd.v1.AttestationService/Provenance"
+	AttestationService_Dependents_FullMethodName   = "/attestd.v1.AttestationService/Dependents"
 	AttestationService_RetryAnchors_FullMethodName = "/attestd.v1.AttestationService/RetryAnchors"
 )
 
@@ -639,6 +641,14 @@ type AttestationServiceClient interface {
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
 	// List returns attestations matching every given filter, newest first.
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
+	// Provenance returns the graph of the steps that produced an artifact: the attestations whose subject is its
+	// digest, then those whose subject is one of their materials, and so on back to the sources, bounded in depth
+	// and size.
+	Provenance(ctx context.Context, in *ProvenanceRequest, opts ...grpc.CallOption) (*ProvenanceResponse, error)
+	// Dependents returns every artifact whose provenance includes a digest: the subjects of the attestations that
+	// have it as a material, then the subjects of those that consume them, and so on (the blast radius of a bad
+	// input), bounded in depth and size.
+	Dependents(ctx context.Context, in *DependentsRequest, opts ...grpc.CallOption) (*DependentsResponse, error)
 	// RetryAnchors puts failed Rekor anchors of the project back in the anchoring queue (project admins).
 	RetryAnchors(ctx context.Context, in *RetryAnchorsRequest, opts ...grpc.CallOption) (*RetryAnchorsResponse, error)
 }
@@ -681,6 +691,26 @@ func (c *attestationServiceClient) List(ctx context.Context, in *ListRequest, op
 	return out, nil
 }
 
+func (c *attestationServiceClient) Provenance(ctx context.Context, in *ProvenanceRequest, opts ...grpc.CallOption) (*ProvenanceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProvenanceResponse)
+	err := c.cc.Invoke(ctx, AttestationService_Provenance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *attestationServiceClient) Dependents(ctx context.Context, in *DependentsRequest, opts ...grpc.CallOption) (*DependentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DependentsResponse)
+	err := c.cc.Invoke(ctx, AttestationService_Dependents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *attestationServiceClient) RetryAnchors(ctx context.Context, in *RetryAnchorsRequest, opts ...grpc.CallOption) (*RetryAnchorsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RetryAnchorsResponse)
@@ -704,6 +734,14 @@ type AttestationServiceServer interface {
 	Get(context.Context, *GetRequest) (*GetResponse, error)
 	// List returns attestations matching every given filter, newest first.
 	List(context.Context, *ListRequest) (*ListResponse, error)
+	// Provenance returns the graph of the steps that produced an artifact: the attestations whose subject is its
+	// digest, then those whose subject is one of their materials, and so on back to the sources, bounded in depth
+	// and size.
+	Provenance(context.Context, *ProvenanceRequest) (*ProvenanceResponse, error)
+	// Dependents returns every artifact whose provenance includes a digest: the subjects of the attestations that
+	// have it as a material, then the subjects of those that consume them, and so on (the blast radius of a bad
+	// input), bounded in depth and size.
+	Dependents(context.Context, *DependentsRequest) (*DependentsResponse, error)
 	// RetryAnchors puts failed Rekor anchors of the project back in the anchoring queue (project admins).
 	RetryAnchors(context.Context, *RetryAnchorsRequest) (*RetryAnchorsResponse, error)
 	mustEmbedUnimplementedAttestationServiceServer()
@@ -724,6 +762,12 @@ func (UnimplementedAttestationServiceServer) Get(context.Context, *GetRequest) (
 }
 func (UnimplementedAttestationServiceServer) List(context.Context, *ListRequest) (*ListResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedAttestationServiceServer) Provenance(context.Context, *ProvenanceRequest) (*ProvenanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Provenance not implemented")
+}
+func (UnimplementedAttestationServiceServer) Dependents(context.Context, *DependentsRequest) (*DependentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Dependents not implemented")
 }
 func (UnimplementedAttestationServiceServer) RetryAnchors(context.Context, *RetryAnchorsRequest) (*RetryAnchorsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RetryAnchors not implemented")
@@ -803,6 +847,42 @@ func _AttestationService_List_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AttestationService_Provenance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProvenanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AttestationServiceServer).Provenance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AttestationService_Provenance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AttestationServiceServer).Provenance(ctx, req.(*ProvenanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AttestationService_Dependents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DependentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AttestationServiceServer).Dependents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AttestationService_Dependents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AttestationServiceServer).Dependents(ctx, req.(*DependentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AttestationService_RetryAnchors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RetryAnchorsRequest)
 	if err := dec(in); err != nil {
@@ -839,6 +919,14 @@ var AttestationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "List",
 			Handler:    _AttestationService_List_Handler,
+		},
+		{
+			MethodName: "Provenance",
+			Handler:    _AttestationService_Provenance_Handler,
+		},
+		{
+			MethodName: "Dependents",
+			Handler:    _AttestationService_Dependents_Handler,
 		},
 		{
 			MethodName: "RetryAnchors",
@@ -1242,6 +1330,7 @@ var PolicyService_ServiceDesc = grpc.ServiceDesc{
 const (
 	VerifyService_Verify_FullMethodName        = "/attestd.v1.VerifyService/Verify"
 	VerifyService_ListDecisions_FullMethodName = "/attestd.v1.VerifyService/ListDecisions"
+	VerifyService_ExportBundle_FullMethodName  = "/attestd.v1.VerifyService/ExportBundle"
 )
 
 // VerifyServiceClient is the client API for VerifyService service.
@@ -1256,6 +1345,9 @@ type VerifyServiceClient interface {
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error)
 	// ListDecisions lists the project's recorded decisions, newest first.
 	ListDecisions(ctx context.Context, in *ListDecisionsRequest, opts ...grpc.CallOption) (*ListDecisionsResponse, error)
+	// ExportBundle gathers what Verify would judge for one artifact and returns it as an offline bundle, signed
+	// by attestd's verifier key, from which `attest verify --bundle` decides with no network. Same roles as Verify.
+	ExportBundle(ctx context.Context, in *ExportBundleRequest, opts ...grpc.CallOption) (*ExportBundleResponse, error)
 }
 
 type verifyServiceClient struct {
@@ -1286,6 +1378,16 @@ func (c *verifyServiceClient) ListDecisions(ctx context.Context, in *ListDecisio
 	return out, nil
 }
 
+func (c *verifyServiceClient) ExportBundle(ctx context.Context, in *ExportBundleRequest, opts ...grpc.CallOption) (*ExportBundleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportBundleResponse)
+	err := c.cc.Invoke(ctx, VerifyService_ExportBundle_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VerifyServiceServer is the server API for VerifyService service.
 // All implementations must embed UnimplementedVerifyServiceServer
 // for forward compatibility.
@@ -1298,6 +1400,9 @@ type VerifyServiceServer interface {
 	Verify(context.Context, *VerifyRequest) (*VerifyResponse, error)
 	// ListDecisions lists the project's recorded decisions, newest first.
 	ListDecisions(context.Context, *ListDecisionsRequest) (*ListDecisionsResponse, error)
+	// ExportBundle gathers what Verify would judge for one artifact and returns it as an offline bundle, signed
+	// by attestd's verifier key, from which `attest verify --bundle` decides with no network. Same roles as Verify.
+	ExportBundle(context.Context, *ExportBundleRequest) (*ExportBundleResponse, error)
 	mustEmbedUnimplementedVerifyServiceServer()
 }
 
@@ -1313,6 +1418,9 @@ func (UnimplementedVerifyServiceServer) Verify(context.Context, *VerifyRequest) 
 }
 func (UnimplementedVerifyServiceServer) ListDecisions(context.Context, *ListDecisionsRequest) (*ListDecisionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDecisions not implemented")
+}
+func (UnimplementedVerifyServiceServer) ExportBundle(context.Context, *ExportBundleRequest) (*ExportBundleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportBundle not implemented")
 }
 func (UnimplementedVerifyServiceServer) mustEmbedUnimplementedVerifyServiceServer() {}
 func (UnimplementedVerifyServiceServer) testEmbeddedByValue()                       {}
@@ -1371,6 +1479,24 @@ func _VerifyService_ListDecisions_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VerifyService_ExportBundle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportBundleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VerifyServiceServer).ExportBundle(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VerifyService_ExportBundle_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VerifyServiceServer).ExportBundle(ctx, req.(*ExportBundleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // VerifyService_ServiceDesc is the grpc.ServiceDesc for VerifyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1385,6 +1511,10 @@ var VerifyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDecisions",
 			Handler:    _VerifyService_ListDecisions_Handler,
+		},
+		{
+			MethodName: "ExportBundle",
+			Handler:    _VerifyService_ExportBundle_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
