@@ -5,7 +5,7 @@ export GOTOOLCHAIN := local
 .PHONY: help build test test-race generate check-generated tools fuzz lint clean
 
 help:
-	@echo "make build            build ./bin/attestd and ./bin/attest"
+	@echo "make build            build ./bin/attestd, ./bin/attest and ./bin/attestd-load"
 	@echo "make test             run the whole test suite (needs PostgreSQL; see README)"
 	@echo "make generate         regenerate api/ from proto/ with the pinned tools in ./bin"
 	@echo "make check-generated  fail if regenerating would change api/"
@@ -15,6 +15,7 @@ help:
 build:
 	$(GO) build -o bin/attestd ./cmd/attestd
 	$(GO) build -o bin/attest ./cmd/attest
+	$(GO) build -o bin/attestd-load ./cmd/attestd-load
 
 # The one test command: README and .ci/run both call it.
 test:
@@ -43,4 +44,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin/attestd bin/attest
+	rm -rf bin/attestd bin/attest bin/attestd-load
