@@ -347,7 +347,7 @@ func (s *Server) addAnchors(ctx context.Context, projectID int64, atts []*attest
 
 func listFilter(req *attestdv1.ListRequest) (store.Filter, error) {
 	var f store.Filter
-	for _, v := range []string{req.GetSubjectDigest(), req.GetMaterialDigest(), req.GetStep(), req.GetPredicateType(), req.GetSignerKeyId(), req.GetPageToken()} {
+	for _, v := range []string{req.GetSubjectDigest(), req.GetMaterialDigest(), req.GetStep(), req.GetPredicateType(), req.GetSignerKeyId(), req.GetSubmitter(), req.GetPageToken()} {
 		if len(v) > maxFilterBytes {
 			return f, invalidf("a filter value is longer than %d bytes", maxFilterBytes)
 		}
@@ -364,6 +364,7 @@ func listFilter(req *attestdv1.ListRequest) (store.Filter, error) {
 		}
 	}
 	f.Step, f.PredicateType, f.SignerKeyID = req.GetStep(), req.GetPredicateType(), req.GetSignerKeyId()
+	f.Submitter = req.GetSubmitter()
 	if ts := req.GetSince(); ts != nil {
 		if err := ts.CheckValid(); err != nil {
 			return f, invalidf("since: %v", err)

@@ -31,7 +31,7 @@ func commands() []*command {
 		runCommand(),
 		signCommand(),
 		submitCommand(),
-		getCommand(), anchorRetryCommand(),
+		getCommand(), listCommand(), provenanceCommand(), dependentsCommand(), anchorRetryCommand(),
 		logPinCommand(), logCheckpointCommand(), logVerifyCommand(), logProofCommand(),
 	}
 }

@@ -213,6 +213,7 @@ type Filter struct {
 	Step              string
 	PredicateType     string
 	SignerKeyID       string
+	Submitter         string    // SubmitterID, the token id of the submitter
 	Since, Until      time.Time // CreatedAt in [Since, Until); zero means unbounded
 	// AfterSeq continues a listing: only attestations with Seq < AfterSeq. Zero means from the newest.
 	AfterSeq int64
@@ -334,6 +335,10 @@ type Store interface {
 	// Materials), sorted by id; ids the project does not have are left out, a repeated id gives one row. More
 	// than MaxGetAttestations ids is an error.
 	GetAttestations(ctx context.Context, projectID int64, ids []string) ([]Attestation, error)
+	// GetAttestationsWithoutEnvelope is GetAttestations with Envelope nil (the names of the subjects and
+	// materials included): the read of the attestations of a provenance graph, which shows what was indexed
+	// from them and never the envelopes, the most bytes by far.
+	GetAttestationsWithoutEnvelope(ctx context.Context, projectID int64, ids []string) ([]Attestation, error)
 
 	// GetAnchor returns the anchor of the project's attestation attestationID. ErrNotFound if it has none
 	// (the project had no RekorURL when the attestation was inserted, or has no such attestation).

@@ -37,6 +37,9 @@ func listQuery(projectID int64, f store.Filter) (string, []any) {
 	if f.PredicateType != "" {
 		q.where("a.predicate_type = %s", f.PredicateType)
 	}
+	if f.Submitter != "" {
+		q.where("a.submitter_id = %s", f.Submitter)
+	}
 	if f.SignerKeyID != "" {
 		q.where(`EXISTS (SELECT 1 FROM attestation_signers x
 			WHERE x.project_id = a.project_id AND x.attestation_seq = a.seq AND x.key_id = %s)`, f.SignerKeyID)

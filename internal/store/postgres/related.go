@@ -30,7 +30,10 @@ func (s *Store) RelatedAttestations(ctx context.Context, projectID int64, subjec
 	// The probes, and the reads of the rows they find, are LATERAL subqueries behind OFFSET 0, which the planner
 	// cannot flatten: joined plainly, a hundred digests or more made it hash the project's whole artifact or
 	// attestation table instead (3.8 ms at 10,000 attestations and growing with the table, against 1.7 ms as
-	// probes). TestRelatedUsesIndexes keeps it so.
+	// probes). TestRelatedUsesIndexes keeps it so. Each probe reads its digest's index backwards and stops at
+	// the limit: the newest limit rows overall are among the newest limit rows of each digest, and a digest
+	// that half the project consumes (a base image) costs limit rows, not all of them (1 s against 9 ms for a
+	// digest with 33,000 consumers at 1,000,000 attestations).
 	rows, err := s.pool.Query(ctx, relatedQuery, projectID, sa, sd, ma, md, limit)
 	if err != nil {
 		return nil, fmt.Errorf("related attestations of project %d: %w", projectID, classify(ctx, err))
@@ -69,11 +72,15 @@ const relatedQuery = `
 		FROM (
 			SELECT x.attestation_seq FROM unnest($2::text[], $3::text[]) AS d (algorithm, digest)
 			CROSS JOIN LATERAL (SELECT s.attestation_seq FROM attestation_subjects s
-				WHERE s.project_id = $1 AND s.digest = d.digest AND s.algorithm = d.algorithm OFFSET 0) x
+				JOIN attestations l ON l.project_id = $1 AND l.seq = s.attestation_seq AND l.log_index IS NOT NULL
+				WHERE s.project_id = $1 AND s.digest = d.digest AND s.algorithm = d.algorithm
+				ORDER BY s.attestation_seq DESC LIMIT $6) x
 			UNION
 			SELECT x.attestation_seq FROM unnest($4::text[], $5::text[]) AS d (algorithm, digest)
 			CROSS JOIN LATERAL (SELECT m.attestation_seq FROM attestation_materials m
-				WHERE m.project_id = $1 AND m.digest = d.digest AND m.algorithm = d.algorithm OFFSET 0) x
+				JOIN attestations l ON l.project_id = $1 AND l.seq = m.attestation_seq AND l.log_index IS NOT NULL
+				WHERE m.project_id = $1 AND m.digest = d.digest AND m.algorithm = d.algorithm
+				ORDER BY m.attestation_seq DESC LIMIT $6) x
 		) AS hit (seq)
 		CROSS JOIN LATERAL (SELECT * FROM attestations r
 			WHERE r.project_id = $1 AND r.seq = hit.seq AND r.log_index IS NOT NULL OFFSET 0) a

@@ -37,6 +37,9 @@ func listQuery(projectID int64, f store.Filter) (string, []any) {
 	if f.PredicateType != "" {
 		q.where("a.predicate_type = ?", f.PredicateType)
 	}
+	if f.Submitter != "" {
+		q.where("a.submitter_id = ?", f.Submitter)
+	}
 	if f.SignerKeyID != "" {
 		q.where(`a.seq IN (SELECT x.attestation_seq FROM attestation_signers x
 			WHERE x.project_id = ? AND x.key_id = ?)`, projectID, f.SignerKeyID)

@@ -117,6 +117,22 @@ func testRelatedLimit(t *testing.T, s store.Store) {
 	if got := related(t, s, p.ID, nil, []store.Digest{sd("base image")}, 3); !slices.Equal(got, all[:3]) {
 		t.Errorf("limit 3: got %v, want the newest three %v", got, all[:3])
 	}
+	// With several digests the limit applies to the rows of all of them together: the newest overall, however
+	// the rows alternate between the digests (a backend may stop each digest's probe at the limit).
+	var mixed []string
+	for i := range 6 {
+		a := newAttestation(p.ID, fmt.Sprint("mixed ", i))
+		name := []string{"left", "right"}[i%2]
+		a.Materials = []store.Artifact{{Name: name, Algorithm: "sha256", Digest: digest(name)}}
+		mixed = append(mixed, mustInsert(t, s, a).ID)
+	}
+	slices.Reverse(mixed)
+	for _, limit := range []int{1, 3, 4, 6} {
+		got := related(t, s, p.ID, nil, []store.Digest{sd("left"), sd("right")}, limit)
+		if !slices.Equal(got, mixed[:limit]) {
+			t.Errorf("two digests, limit %d: got %v, want the newest %v", limit, got, mixed[:limit])
+		}
+	}
 	for _, limit := range []int{0, -1, store.MaxRelatedRows + 1} {
 		if got := related(t, s, p.ID, nil, []store.Digest{sd("base image")}, limit); !slices.Equal(got, all) {
 			t.Errorf("limit %d: got %d rows, want all %d", limit, len(got), len(all))

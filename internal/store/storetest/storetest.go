@@ -85,6 +85,8 @@ func run(t *testing.T, open func(t *testing.T) (store.Store, Tamperer), withTamp
 		{"Anchors", anchorTests},
 		{"List", listTests},
 		{"Related", relatedTests},
+		{"ListBySubmitter", submitterTests},
+		{"Provenance", provenanceTests},
 		{"Log", logTests},
 		{"Copy", copyTests},
 		{"Tamper", tamperTests},
@@ -380,6 +382,7 @@ func describe(f store.Filter) string {
 	add("Step", f.Step, f.Step != "")
 	add("PredicateType", f.PredicateType, f.PredicateType != "")
 	add("SignerKeyID", f.SignerKeyID, f.SignerKeyID != "")
+	add("Submitter", f.Submitter, f.Submitter != "")
 	add("Since", f.Since.Format(time.RFC3339Nano), !f.Since.IsZero())
 	add("Until", f.Until.Format(time.RFC3339Nano), !f.Until.IsZero())
 	add("AfterSeq", f.AfterSeq, f.AfterSeq != 0)
