@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/attestd/attestd/api"
+	"github.com/attestd/attestd/server/web"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,8 @@ func (r *Readiness) Set(ok bool) bool { return r.ok.Swap(ok) != ok }
 func (r *Readiness) Ready() bool { return r.ok.Load() }
 
 // NewHTTPHandler serves /healthz (200 while the database answers, 503 otherwise), /metrics (Prometheus text
-// format from reg) and /openapi.json (the OpenAPI document of the REST/JSON routes under /v1/).
+// format from reg), /openapi.json (the OpenAPI document of the REST/JSON routes under /v1/) and the web page
+// for release managers at / (package web; any other path is 404).
 func NewHTTPHandler(ready *Readiness, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -37,5 +39,6 @@ func NewHTTPHandler(ready *Readiness, reg *prometheus.Registry) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(api.OpenAPI())
 	})
+	mux.Handle("/", web.Handler())
 	return mux
 }
