@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,7 +61,7 @@ func BenchmarkSubmit(b *testing.B) {
 func benchSubmit(b *testing.B, st store.Store, mode string) {
 	var lg server.Log = &noopLog{}
 	if mode == "tessera" {
-		lg = openLogWith(b, b.TempDir(), benchBatchAge(b), benchCheckpointInterval(b))
+		lg = openLogBatched(b, b.TempDir(), benchBatchSize(b), benchBatchAge(b), benchCheckpointInterval(b))
 	}
 	e := benchServer(b, st, lg)
 	tok := e.project("bench")
@@ -160,6 +161,19 @@ func pct(d []time.Duration, p int) float64 {
 // (defaults: attestd serve's defaults), so that the figures in docs/performance.md can be reproduced per setting.
 func benchBatchAge(b *testing.B) time.Duration {
 	return envDuration(b, "ATTESTD_BENCH_BATCH_AGE", 50*time.Millisecond)
+}
+
+// benchBatchSize reads ATTESTD_BENCH_BATCH_SIZE (default: attestd serve's default).
+func benchBatchSize(b *testing.B) uint {
+	v := os.Getenv("ATTESTD_BENCH_BATCH_SIZE")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		b.Fatalf("ATTESTD_BENCH_BATCH_SIZE: %v", err)
+	}
+	return uint(n)
 }
 
 func benchCheckpointInterval(b *testing.B) time.Duration {

@@ -137,12 +137,18 @@ func openLog(t testing.TB, dir string) *tlog.Log {
 
 func openLogWith(t testing.TB, dir string, batchAge, checkpointInterval time.Duration) *tlog.Log {
 	t.Helper()
+	return openLogBatched(t, dir, 0, batchAge, checkpointInterval)
+}
+
+// openLogBatched is openLogWith with a batch size too (0: attestd's default).
+func openLogBatched(t testing.TB, dir string, batchSize uint, batchAge, checkpointInterval time.Duration) *tlog.Log {
+	t.Helper()
 	signer, vkey, err := tlog.LoadOrCreateKey(dir, "attestd.test/log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lg, err := tlog.Open(context.Background(), tlog.Config{Dir: filepath.Join(dir, "log"), Signer: signer, VerifierKey: vkey,
-		BatchMaxAge: batchAge, CheckpointInterval: checkpointInterval, Logger: slog.New(slog.DiscardHandler)})
+		BatchMaxSize: batchSize, BatchMaxAge: batchAge, CheckpointInterval: checkpointInterval, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ func scanAttestation(row pgx.Row) (store.Attestation, error) {
 // stored (Seq assigned, CreatedAt set to now if zero, SignerKeyIDs sorted without duplicates). The same
 // transaction deletes the orphan record of a.LogIndex, which the new row claims, and records a pending
 // anchor if the project has a Rekor URL: the statements after the first go in one batch, one round trip.
+// Inserts that run at once share transactions (see insertGrouped): each returns once its row has committed.
 //
 // a.LogIndex is required. If the project has an attestation with a.ID already, it stores nothing and returns
 // that one with created=false, whatever its log index; concurrent inserts of one id wait for each other on the
@@ -53,21 +54,54 @@ func (s *Store) InsertAttestation(ctx context.Context, a store.Attestation) (sto
 	}
 	a.LogIndex = new(*a.LogIndex) // the caller's pointer stays the caller's
 	a.SignerKeyIDs = slices.Compact(slices.Sorted(slices.Values(a.SignerKeyIDs)))
+	return s.insertGrouped(ctx, insertRow{a: a, index: index})
+}
+
+// insertRow is one attestation to insert, checked and normalized by InsertAttestation.
+type insertRow struct {
+	a     store.Attestation
+	index int64 // *a.LogIndex, as the database stores it
+}
+
+// insertAttestationSQL inserts one attestation row; it returns nothing when the project has the id already.
+const insertAttestationSQL = `
+	INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, predicate_type, step,
+		signer_key_ids, submitter_id, created_at, log_index)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11)
+	ON CONFLICT (project_id, id) DO NOTHING
+	RETURNING seq, created_at`
+
+// insertArgs are the arguments of insertAttestationSQL for r.
+func insertArgs(r insertRow) []any {
+	a := r.a
 	signers := a.SignerKeyIDs
 	if signers == nil {
 		signers = []string{}
 	}
+	return []any{a.ProjectID, a.ID, a.Envelope, a.PayloadType, a.StatementType, a.PredicateType, a.Step,
+		signers, a.SubmitterID, nullTime(a.CreatedAt), r.index}
+}
+
+// queueCreated queues what goes with a row just created (Seq and CreatedAt set): the orphan record of its log
+// index, which the row claims, is deleted; a pending anchor is recorded if the project has a Rekor URL (the
+// project's setting is read in the transaction that stores the attestation); its subjects, materials and
+// signers are indexed.
+func queueCreated(b *pgx.Batch, r insertRow) {
+	b.Queue(`DELETE FROM log_orphans WHERE log_index = $1`, r.index)
+	b.Queue(`
+		INSERT INTO anchors (project_id, attestation_id, state, next_attempt_at, created_at, updated_at)
+		SELECT id, $2, 'pending', $3, $3, $3 FROM projects WHERE id = $1 AND rekor_url <> ''`,
+		r.a.ProjectID, r.a.ID, r.a.CreatedAt)
+	queueArtifacts(b, r.a)
+}
+
+// insertOne stores r in a transaction of its own: the row first, then, if it was created, the rest in one
+// batch (one round trip).
+func (s *Store) insertOne(ctx context.Context, r insertRow) (store.Attestation, bool, error) {
+	a := r.a
 	created := false
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, predicate_type, step,
-				signer_key_ids, submitter_id, created_at, log_index)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11)
-			ON CONFLICT (project_id, id) DO NOTHING
-			RETURNING seq, created_at`,
-			a.ProjectID, a.ID, a.Envelope, a.PayloadType, a.StatementType, a.PredicateType, a.Step,
-			signers, a.SubmitterID, nullTime(a.CreatedAt), index,
-		).Scan(&a.Seq, &a.CreatedAt)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, insertAttestationSQL, insertArgs(r)...).Scan(&a.Seq, &a.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // the project has it already: read it once this transaction is over
 		}
@@ -75,17 +109,15 @@ func (s *Store) InsertAttestation(ctx context.Context, a store.Attestation) (sto
 			return err
 		}
 		created = true
-		batch := &pgx.Batch{}
-		batch.Queue(`DELETE FROM log_orphans WHERE log_index = $1`, index)
-		// The anchor rides in the batch that is sent anyway: no round trip of its own, and the project's
-		// setting is read in the transaction that stores the attestation.
-		batch.Queue(`
-			INSERT INTO anchors (project_id, attestation_id, state, next_attempt_at, created_at, updated_at)
-			SELECT id, $2, 'pending', $3, $3, $3 FROM projects WHERE id = $1 AND rekor_url <> ''`,
-			a.ProjectID, a.ID, a.CreatedAt)
-		queueArtifacts(batch, a)
-		return tx.SendBatch(ctx, batch).Close()
+		rest := &pgx.Batch{}
+		queueCreated(rest, insertRow{a: a, index: r.index})
+		return tx.SendBatch(ctx, rest).Close()
 	})
+	return s.settleInsert(ctx, a, r.index, created, err)
+}
+
+// settleInsert turns the outcome of inserting a into InsertAttestation's answer.
+func (s *Store) settleInsert(ctx context.Context, a store.Attestation, index int64, created bool, err error) (store.Attestation, bool, error) {
 	switch {
 	case logIndexTaken(err):
 		// ON CONFLICT arbitrates on (project_id, id) only: a concurrent insert of this same attestation with the

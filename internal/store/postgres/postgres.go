@@ -34,7 +34,8 @@ var _ store.Store = (*Store)(nil)
 
 // Store is a store.Store on a PostgreSQL database. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	group group // InsertAttestation's group commit
 }
 
 // Option adjusts the pool configuration before Open connects. Settings given in the URL (pool_max_conns,
