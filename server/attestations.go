@@ -164,17 +164,18 @@ func (s *Server) orphanLeaf(ctx context.Context, q *sequencer, entry []byte, idx
 // layout-owner keys sign layouts, never attestations. When nothing verifies, it says why in terms an operator
 // can act on: a revoked or expired key, an owner key, or no registered key at all.
 func (s *Server) verifySigners(ctx context.Context, proj store.Project, env *attestation.Envelope) ([]string, error) {
-	keys, err := s.store.ListKeys(ctx, proj.ID)
+	// The keys as of the project's generation, read with the caller's token: no query while they stay the
+	// same, and as fresh as reading them here (a key added or revoked bumps the generation).
+	snap, err := s.snapshot(ctx, proj)
 	if err != nil {
-		return nil, fmt.Errorf("load keys of project %q: %w", proj.Name, err)
+		return nil, err
 	}
 	now := s.now()
 	var active, inactive, owners []*attestation.PublicKey
 	inactiveWhy := map[string]string{}
-	for _, k := range keys {
-		pub, err := attestation.ParsePublicKey([]byte(k.PublicPEM))
-		if err != nil {
-			s.logger.ErrorContext(ctx, "stored key does not parse", "project", proj.Name, "key_id", k.KeyID, "err", err)
+	for _, k := range snap.keys {
+		pub, ok := s.parsedKey(ctx, proj.Name, k)
+		if !ok {
 			continue
 		}
 		switch {

@@ -34,8 +34,18 @@ type gathered struct {
 	// materials, or consuming a digest seen on that walk. Sorted by id.
 	related []store.Attestation
 	// hints are the newest attestations of a step that nothing related has, found by the step's name alone,
-	// disjoint from related, sorted by id. They only explain a denial (decide never lets them allow).
+	// disjoint from related, sorted by id. They only explain a denial (verifier.VerifyWithHints never lets them
+	// allow).
 	hints []store.Attestation
+}
+
+// hintIDs returns the ids of the hints, for verifier.VerifyWithHints.
+func (g gathered) hintIDs() []string {
+	ids := make([]string, 0, len(g.hints))
+	for _, h := range g.hints {
+		ids = append(ids, h.ID)
+	}
+	return ids
 }
 
 // all returns related and hints together, sorted by id.
@@ -317,63 +327,4 @@ func sortedAttestations(m map[string]store.Attestation) []store.Attestation {
 	}
 	slices.SortFunc(out, func(a, b store.Attestation) int { return strings.Compare(a.ID, b.ID) })
 	return out
-}
-
-// decide runs the engine on in without the hint attestations (ids in hints) first: a decision that they allow
-// stands. A denial is decided again with them, for its reasons; if the hints would turn it into an allowed
-// decision, the first denial stands: attestations connected to the artifact by nothing but a step name never
-// make it allowed.
-func decide(in verifier.Input, hints []store.Attestation) (verifier.Decision, error) {
-	if len(hints) == 0 {
-		return verifier.Verify(in)
-	}
-	isHint := map[string]bool{}
-	for _, h := range hints {
-		isHint[h.ID] = true
-	}
-	all := in.Attestations
-	in.Attestations = slices.DeleteFunc(slices.Clone(all), func(a verifier.Attestation) bool { return isHint[a.ID] })
-	if len(in.Attestations) == len(all) { // no hint survived the inclusion and signature checks
-		return verifier.Verify(in)
-	}
-	first, err := verifier.Verify(in)
-	if err != nil || first.Allowed {
-		return first, err
-	}
-	in.Attestations = all
-	second, err := verifier.Verify(in)
-	if err != nil || second.Allowed {
-		return first, nil
-	}
-	// Say which steps were judged from hints only: their reasons compare attestations that nothing ties to
-	// this artifact, which may be another artifact's run of the step.
-	related := map[string]bool{}
-	for _, a := range all {
-		if !isHint[a.ID] {
-			related[a.Step] = true
-		}
-	}
-	var notes []string
-	for i, st := range second.Steps {
-		if related[st.Name] || len(first.Steps) <= i {
-			continue
-		}
-		hinted := false
-		for _, a := range all {
-			hinted = hinted || (isHint[a.ID] && a.Step == st.Name)
-		}
-		if !hinted {
-			continue
-		}
-		note := fmt.Sprintf("step %q: none of its attestations is connected to this artifact by digests; its newest ones were compared instead", st.Name)
-		second.Steps[i].Reasons = sortedStrings(append(slices.Clone(st.Reasons), note))
-		notes = append(notes, note)
-	}
-	second.Reasons = sortedStrings(append(slices.Clone(second.Reasons), notes...))
-	return second, nil
-}
-
-func sortedStrings(s []string) []string {
-	slices.Sort(s)
-	return slices.Compact(s)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/attestation"
@@ -39,77 +40,136 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 	if err != nil {
 		return nil, err
 	}
-	kind, name := req.GetKind(), req.GetName()
-	if err := checkPolicyKind(kind); err != nil {
-		return nil, err
-	}
-	if name == "" {
-		return nil, invalidf("name: the artifact's name is empty")
-	}
-	if len(name) > maxArtifactNameBytes {
-		return nil, &attestation.LimitError{Limit: "max-artifact-name-bytes, fixed", Max: maxArtifactNameBytes, Got: len(name), What: "artifact name bytes"}
-	}
-	if err := attestation.CheckName(name, attestation.Limits{}); err != nil {
-		return nil, err
-	}
-	alg, value, err := attestation.ParseDigest(req.GetDigest())
+	art, err := checkArtifact(req.GetKind(), req.GetName(), req.GetDigest())
 	if err != nil {
 		return nil, err
 	}
-	if alg != "sha256" {
-		return nil, invalidf("digest %q: want sha256:HEX", clip(req.GetDigest()))
-	}
+	kind, name, alg, value := art.kind, art.name, art.alg, art.value
 	rec := store.Decision{ProjectID: proj.ID, RequesterID: p.token.ID, Kind: kind, Name: name, Digest: alg + ":" + value}
 
-	snap, err := s.snapshot(ctx, proj)
+	cov, reason, err := s.cover(ctx, proj, art)
 	if err != nil {
 		return nil, err
 	}
-	pols, keys := snap.policiesOf(kind), snap.keys
+	rec.Policy, rec.Layout, rec.LayoutVersion = cov.policy.Name, cov.policy.Layout, cov.stored.Version
+	if reason != "" {
+		rec.Reasons = []string{reason}
+		return s.answer(ctx, rec, nil)
+	}
+
+	now := s.now()
+	in := cov.input(art, now)
+	d, notLogged, err := s.decideArtifact(ctx, proj, cov.stored, in, alg, value, cov.policy, cov.requireRekor, cov.keys)
+	if err != nil {
+		return nil, err
+	}
+	rec.Allowed = d.Allowed
+	if len(notLogged) > 0 {
+		s.logger.WarnContext(ctx, "verify: candidates that do not count", "project", proj.Name,
+			"count", len(notLogged), "reasons", notLogged[:min(len(notLogged), 100)])
+	}
+	rec.Reasons = verifier.AnswerReasons(d, notLogged)
+	rec.DecidedAt = now
+	resp, err := s.answer(ctx, rec, d.Steps)
+	if err != nil || !req.GetVsa() || !rec.Allowed {
+		return resp, err
+	}
+	return s.issueVSA(ctx, proj, vsaInput{kind: kind, name: name, alg: alg, value: value, policy: cov.policy.Name,
+		layout: cov.stored.Name, layoutVersion: cov.stored.Version, layoutContent: cov.stored.Content,
+		attestations: usedAttestations(d.Steps), decidedAt: now, requester: p.token.ID}, resp)
+}
+
+// artifactArgs are the checked arguments of Verify and ExportBundle: the artifact's kind, name and digest.
+type artifactArgs struct {
+	kind, name, alg, value string
+}
+
+// checkArtifact checks the artifact a decision is asked about.
+func checkArtifact(kind, name, digest string) (artifactArgs, error) {
+	if err := checkPolicyKind(kind); err != nil {
+		return artifactArgs{}, err
+	}
+	if name == "" {
+		return artifactArgs{}, invalidf("name: the artifact's name is empty")
+	}
+	if len(name) > maxArtifactNameBytes {
+		return artifactArgs{}, &attestation.LimitError{Limit: "max-artifact-name-bytes, fixed", Max: maxArtifactNameBytes, Got: len(name), What: "artifact name bytes"}
+	}
+	if err := attestation.CheckName(name, attestation.Limits{}); err != nil {
+		return artifactArgs{}, err
+	}
+	alg, value, err := attestation.ParseDigest(digest)
+	if err != nil {
+		return artifactArgs{}, err
+	}
+	if alg != "sha256" {
+		return artifactArgs{}, invalidf("digest %q: want sha256:HEX", clip(digest))
+	}
+	return artifactArgs{kind: kind, name: name, alg: alg, value: value}, nil
+}
+
+// coverage is what a decision about an artifact is judged against: the policy that covers it, the active
+// version of the policy's layout (stored, and parsed once its leaf is proved), and the project's keys.
+type coverage struct {
+	policy       verifier.Policy
+	row          store.Policy // the policy as stored
+	requireRekor bool
+	stored       store.Layout
+	layout       *verifier.Layout
+	keys         []store.Key
+}
+
+// cover finds what a decision about art is judged against. When nothing can be (no policy covers the
+// artifact, its layout is missing or not proved in the log), it returns why, as the reason of a denial, with
+// what was found so far.
+func (s *Server) cover(ctx context.Context, proj store.Project, art artifactArgs) (coverage, string, error) {
+	snap, err := s.snapshot(ctx, proj)
+	if err != nil {
+		return coverage{}, "", err
+	}
+	pols := snap.policiesOf(art.kind)
 	vps := make([]verifier.Policy, 0, len(pols))
 	for _, pol := range pols {
 		vps = append(vps, verifier.Policy{Name: pol.Name, Kind: pol.Kind, Match: pol.Match, Layout: pol.Layout})
 	}
-	pol, ok := verifier.SelectPolicy(vps, kind, name)
+	var cov coverage
+	pol, ok := verifier.SelectPolicy(vps, art.kind, art.name)
 	if !ok {
-		rec.Reasons = []string{fmt.Sprintf("no policy covers %s %q", kind, name)}
-		return s.answer(ctx, rec, nil)
+		return cov, fmt.Sprintf("no policy covers %s %q", art.kind, art.name), nil
 	}
-	rec.Policy, rec.Layout = pol.Name, pol.Layout
-	requireRekor := false
+	cov.policy, cov.keys = pol, snap.keys
 	for _, sp := range pols {
 		if sp.Name == pol.Name {
-			requireRekor = sp.RequireRekor
+			cov.row, cov.requireRekor = sp, sp.RequireRekor
 		}
 	}
-
 	stored, err := s.activeLayout(ctx, snap, proj.ID, pol.Layout)
 	if errors.Is(err, store.ErrNotFound) {
-		rec.Reasons = []string{fmt.Sprintf("policy %q names layout %q, which the project does not have", pol.Name, pol.Layout)}
-		return s.answer(ctx, rec, nil)
+		return cov, fmt.Sprintf("policy %q names layout %q, which the project does not have", pol.Name, pol.Layout), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load layout %q: %w", pol.Layout, err)
+		return coverage{}, "", fmt.Errorf("load layout %q: %w", pol.Layout, err)
 	}
-	rec.LayoutVersion = stored.Version
+	cov.stored = stored
 	if reason, err := s.checkLayoutInclusion(ctx, proj.Name, stored); err != nil {
-		return nil, err
+		return coverage{}, "", err
 	} else if reason != "" {
-		rec.Reasons = []string{reason}
-		return s.answer(ctx, rec, nil)
+		return cov, reason, nil
 	}
-	layout, err := s.parseStoredLayout(stored)
-	if err != nil {
-		return nil, err
+	if cov.layout, err = s.parseStoredLayout(stored); err != nil {
+		return coverage{}, "", err
 	}
+	return cov, "", nil
+}
 
-	now := s.now()
+// input is the engine's input for a decision about art at now, without the attestations.
+func (cov coverage) input(art artifactArgs, now time.Time) verifier.Input {
 	in := verifier.Input{
-		Layout:   layout,
+		Layout:   cov.layout,
 		Now:      now,
-		Artifact: verifier.Artifact{Name: name, Digest: map[string]string{alg: value}},
+		Artifact: verifier.Artifact{Name: art.name, Digest: map[string]string{art.alg: art.value}},
 	}
-	for _, k := range keys {
+	for _, k := range cov.keys {
 		if k.Owner {
 			continue
 		}
@@ -122,29 +182,7 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 		}
 		in.Keys = append(in.Keys, vk)
 	}
-	d, notLogged, err := s.decideArtifact(ctx, proj, stored, in, alg, value, pol, requireRekor, keys)
-	if err != nil {
-		return nil, err
-	}
-	rec.Allowed = d.Allowed
-	rec.Reasons = d.Reasons
-	if len(notLogged) > 0 {
-		s.logger.WarnContext(ctx, "verify: candidates that do not count", "project", proj.Name,
-			"count", len(notLogged), "reasons", notLogged[:min(len(notLogged), 100)])
-		if !d.Allowed {
-			rec.Reasons = append(slices.Clone(rec.Reasons), capReasons(notLogged)...)
-			slices.Sort(rec.Reasons)
-			rec.Reasons = slices.Compact(rec.Reasons)
-		}
-	}
-	rec.DecidedAt = now
-	resp, err := s.answer(ctx, rec, d.Steps)
-	if err != nil || !req.GetVsa() || !rec.Allowed {
-		return resp, err
-	}
-	return s.issueVSA(ctx, proj, vsaInput{kind: kind, name: name, alg: alg, value: value, policy: pol.Name,
-		layout: stored.Name, layoutVersion: stored.Version, layoutContent: stored.Content,
-		attestations: usedAttestations(d.Steps), decidedAt: now, requester: p.token.ID}, resp)
+	return in
 }
 
 // decideArtifact gathers the candidates of the decision about the artifact alg:value, judges them and runs the
@@ -171,30 +209,40 @@ func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored 
 	if err != nil {
 		return verifier.Decision{}, nil, fmt.Errorf("%w: %v", errLogUnavailable, err)
 	}
-	all := cands.all()
-	candidates, notLogged, err := s.judge(ctx, proj, keys, cp, all)
+	d, notLogged, settled, err := s.decideGathered(ctx, proj, keys, cp, cands, in, requireRekor)
 	if err != nil {
 		return verifier.Decision{}, nil, err
 	}
-	if requireRekor {
-		var dropped []string
-		var settled bool
-		candidates, dropped, settled, err = s.requireAnchors(ctx, proj, candidates)
-		if err != nil {
-			return verifier.Decision{}, nil, err
-		}
-		notLogged = append(notLogged, dropped...)
-		keep = keep && settled
-	}
-	in.Attestations = candidates
-	d, err := decide(in, cands.hints)
-	if err != nil {
-		return verifier.Decision{}, nil, err
-	}
-	if keep && coveredBy(all, cp.Size) {
+	if keep && settled && coveredBy(cands.all(), cp.Size) {
 		s.cache.decisions.Add(key, decisionEntry{d: d, notLogged: notLogged})
 	}
 	return d, notLogged, nil
+}
+
+// decideGathered judges the gathered candidates against the checkpoint cp (judge, then requireAnchors with
+// requireRekor) and runs the engine on in with those that count, the hints kept from allowing. settled is
+// false when the decision may change without a new leaf (a Rekor anchor still pending).
+func (s *Server) decideGathered(ctx context.Context, proj store.Project, keys []store.Key, cp tlog.Checkpoint,
+	cands gathered, in verifier.Input, requireRekor bool) (d verifier.Decision, notLogged []string, settled bool, err error) {
+	candidates, notLogged, err := s.judge(ctx, proj, keys, cp, cands.all())
+	if err != nil {
+		return verifier.Decision{}, nil, false, err
+	}
+	settled = true
+	if requireRekor {
+		var dropped []string
+		candidates, dropped, settled, err = s.requireAnchors(ctx, proj, candidates)
+		if err != nil {
+			return verifier.Decision{}, nil, false, err
+		}
+		notLogged = append(notLogged, dropped...)
+	}
+	in.Attestations = candidates
+	d, err = verifier.VerifyWithHints(in, cands.hintIDs())
+	if err != nil {
+		return verifier.Decision{}, nil, false, err
+	}
+	return d, notLogged, settled, nil
 }
 
 // coveredBy reports whether the leaf of every attestation is below size.
@@ -250,20 +298,6 @@ func (s *Server) parseStoredLayout(l store.Layout) (*verifier.Layout, error) {
 	return parsed, nil
 }
 
-// maxNotCountedReasons bounds the reasons of a decision that name attestations that do not count: the rest are
-// summarized in one more, so that a decision stays readable (and small) with thousands of candidates.
-const maxNotCountedReasons = 20
-
-// capReasons returns the first maxNotCountedReasons of reasons, in order, and a summary of the others.
-func capReasons(reasons []string) []string {
-	if len(reasons) <= maxNotCountedReasons {
-		return reasons
-	}
-	sorted := slices.Sorted(slices.Values(reasons))
-	return append(sorted[:maxNotCountedReasons:maxNotCountedReasons],
-		fmt.Sprintf("and %d more attestations do not count for such reasons", len(reasons)-maxNotCountedReasons))
-}
-
 // answer records the decision and returns it.
 func (s *Server) answer(ctx context.Context, rec store.Decision, steps []verifier.StepResult) (*attestdv1.VerifyResponse, error) {
 	if rec.DecidedAt.IsZero() {
@@ -274,13 +308,20 @@ func (s *Server) answer(ctx context.Context, rec store.Decision, steps []verifie
 		return nil, fmt.Errorf("record decision: %w", err)
 	}
 	out := decisionPB(stored)
-	for _, st := range steps {
-		out.Steps = append(out.Steps, &attestdv1.DecisionStep{Name: st.Name, AttestationIds: slices.Clone(st.Used),
-			Reasons: slices.Clone(st.Reasons)})
-	}
+	out.Steps = stepsPB(steps)
 	s.logger.InfoContext(ctx, "verified", "kind", rec.Kind, "name", rec.Name, "digest", rec.Digest,
 		"allowed", rec.Allowed, "layout", rec.Layout, "version", rec.LayoutVersion, "decision", stored.ID)
 	return &attestdv1.VerifyResponse{Decision: out}, nil
+}
+
+// stepsPB is the API form of the steps of a decision.
+func stepsPB(steps []verifier.StepResult) []*attestdv1.DecisionStep {
+	var out []*attestdv1.DecisionStep
+	for _, st := range steps {
+		out = append(out, &attestdv1.DecisionStep{Name: st.Name, AttestationIds: slices.Clone(st.Used),
+			Reasons: slices.Clone(st.Reasons)})
+	}
+	return out
 }
 
 func decisionPB(d store.Decision) *attestdv1.Decision {
@@ -297,18 +338,6 @@ func decisionPB(d store.Decision) *attestdv1.Decision {
 		Digest:        d.Digest,
 		Requester:     d.RequesterID,
 	}
-}
-
-// artifactMap turns stored artifacts into in-toto's name -> digest set.
-func artifactMap(arts []store.Artifact) map[string]map[string]string {
-	out := make(map[string]map[string]string, len(arts))
-	for _, a := range arts {
-		if out[a.Name] == nil {
-			out[a.Name] = map[string]string{}
-		}
-		out[a.Name][a.Algorithm] = a.Digest
-	}
-	return out
 }
 
 // judge returns what the engine judges of each candidate, read from its envelope, which its log leaf commits
@@ -444,28 +473,10 @@ func (s *Server) readAll(full []store.Attestation, which []int, pubs []*attestat
 	wg.Wait()
 }
 
-// read parses a's envelope, checks its signatures against pubs and parses its statement.
+// read reads a's envelope as verifier.ReadAttestation does (IntegratedAt left for the row to set).
 func (s *Server) read(a store.Attestation, pubs []*attestation.PublicKey) judgedEntry {
-	env, err := attestation.ParseEnvelope(a.Envelope, s.limits)
-	if err != nil {
-		return judgedEntry{reason: fmt.Sprintf("attestation %s does not count: its envelope does not parse: %v", a.ID, err)}
-	}
-	signers, err := attestation.VerifySignatures(env, pubs)
-	if err != nil {
-		return judgedEntry{reason: fmt.Sprintf("attestation %s does not count: no signature verifies with a functionary key of the project", a.ID)}
-	}
-	stmt, err := attestation.ParseStatement(env.Payload, s.limits)
-	if err != nil {
-		return judgedEntry{reason: fmt.Sprintf("attestation %s does not count: its statement does not parse: %v", a.ID, err)}
-	}
-	return judgedEntry{att: verifier.Attestation{
-		ID:            a.ID,
-		Step:          stmt.Step,
-		Signers:       signers,
-		PredicateType: stmt.PredicateType,
-		Materials:     artifactMap(artifacts(stmt.Materials)),
-		Products:      artifactMap(artifacts(stmt.Subjects)),
-	}}
+	att, reason := verifier.ReadAttestation(a.ID, a.Envelope, pubs, s.limits)
+	return judgedEntry{att: att, reason: reason}
 }
 
 // functionaryKeys parses the project's functionary keys (owner keys sign layouts, never attestations), each
@@ -476,18 +487,26 @@ func (s *Server) functionaryKeys(ctx context.Context, project string, keys []sto
 		if k.Owner {
 			continue
 		}
-		pub, ok := s.cache.keys.Get(k.PublicPEM)
-		if !ok {
-			var err error
-			if pub, err = attestation.ParsePublicKey([]byte(k.PublicPEM)); err != nil {
-				s.logger.ErrorContext(ctx, "stored key does not parse", "project", project, "key_id", k.KeyID, "err", err)
-				continue
-			}
-			s.cache.keys.Add(k.PublicPEM, pub)
+		if pub, ok := s.parsedKey(ctx, project, k); ok {
+			pubs = append(pubs, pub)
 		}
-		pubs = append(pubs, pub)
 	}
 	return pubs
+}
+
+// parsedKey returns the stored key k parsed, once per process for each PEM; a key that does not parse (the
+// row was changed behind attestd's back) is logged and reported as not ok.
+func (s *Server) parsedKey(ctx context.Context, project string, k store.Key) (*attestation.PublicKey, bool) {
+	if pub, ok := s.cache.keys.Get(k.PublicPEM); ok {
+		return pub, true
+	}
+	pub, err := attestation.ParsePublicKey([]byte(k.PublicPEM))
+	if err != nil {
+		s.logger.ErrorContext(ctx, "stored key does not parse", "project", project, "key_id", k.KeyID, "err", err)
+		return nil, false
+	}
+	s.cache.keys.Add(k.PublicPEM, pub)
+	return pub, true
 }
 
 // loadEnvelopes returns the candidates with their envelopes, read in one query per store.MaxGetAttestations

@@ -28,6 +28,7 @@ func commands() []*command {
 		layoutNewCommand(), layoutSignCommand(), layoutPushCommand(), layoutListCommand(), layoutGetCommand(),
 		policySetCommand(), policyListCommand(), policyDeleteCommand(),
 		verifyImageCommand(), verifyFileCommand(), verifyPackageCommand(), verifyVSACommand(), decisionsCommand(),
+		bundleExportCommand(),
 		runCommand(),
 		signCommand(),
 		submitCommand(),

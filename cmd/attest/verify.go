@@ -29,7 +29,9 @@ decide). --json prints the whole decision (protojson) and exits the same way.
 --vsa FILE asks for a verification summary and writes it to FILE when the
 decision is allowed (none is issued for a denial); check it later, offline,
 with "attest verify vsa".
-Needs a token of the project with role verifier, admin or reader.`
+Needs a token of the project with role verifier, admin or reader.
+
+` + offlineHelp
 
 func verifyImageCommand() *command {
 	return &command{
@@ -86,6 +88,7 @@ func cmdVerifyFile(e *env, args []string) error {
 	project := projectFlag(fs)
 	nameFlag := fs.String("name", "", "the artifact's `NAME` (default: PATH, canonical)")
 	vsaOut := vsaFlag(fs)
+	off := addOfflineFlags(fs)
 	pos, err := e.parseArgs(fs, args, "PATH")
 	if err != nil {
 		return err
@@ -100,7 +103,7 @@ func cmdVerifyFile(e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	return e.verify(&attestdv1.VerifyRequest{Project: *project, Kind: "file", Name: n, Digest: digest}, *vsaOut)
+	return e.decide(&attestdv1.VerifyRequest{Project: *project, Kind: "file", Name: n, Digest: digest}, *vsaOut, off)
 }
 
 func cmdVerifyPackage(e *env, args []string) error {
@@ -109,6 +112,7 @@ func cmdVerifyPackage(e *env, args []string) error {
 	nameFlag := fs.String("name", "", "the package's `NAME` (default: the file's base name, or the PURL)")
 	digestFlag := fs.String("digest", "", "the package's `DIGEST` (sha256:HEX), with a PURL")
 	vsaOut := vsaFlag(fs)
+	off := addOfflineFlags(fs)
 	pos, err := e.parseArgs(fs, args, "PATH|PURL")
 	if err != nil {
 		return err
@@ -136,7 +140,7 @@ func cmdVerifyPackage(e *env, args []string) error {
 			req.Name = filepath.Base(pos[0])
 		}
 	}
-	return e.verify(req, *vsaOut)
+	return e.decide(req, *vsaOut, off)
 }
 
 func cmdVerifyImage(e *env, args []string) error {
@@ -144,6 +148,7 @@ func cmdVerifyImage(e *env, args []string) error {
 	project := projectFlag(fs)
 	ociLayout := fs.String("oci-layout", "", "resolve REF in the OCI image layout in `DIR` instead of the registry")
 	vsaOut := vsaFlag(fs)
+	off := addOfflineFlags(fs)
 	pos, err := e.parseArgs(fs, args, "REF")
 	if err != nil {
 		return err
@@ -154,7 +159,7 @@ func cmdVerifyImage(e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	return e.verify(&attestdv1.VerifyRequest{Project: *project, Kind: "image", Name: repo, Digest: digest}, *vsaOut)
+	return e.decide(&attestdv1.VerifyRequest{Project: *project, Kind: "image", Name: repo, Digest: digest}, *vsaOut, off)
 }
 
 // resolveImage returns the repository of ref (without tag or digest) and the digest of the image it names:
