@@ -24,11 +24,40 @@ func (s *Store) ListAttestations(ctx context.Context, projectID int64, f store.F
 // listQuery builds the one SELECT of ListAttestations. Only conditions for the fields that f sets are
 // written, each comparing a column with a numbered parameter, so that the planner can pick the index that
 // serves the most selective one; values never become part of the SQL text.
+//
+// A subject (else a material) digest drives the query from its artifact index, read backwards from the newest
+// and stopping once the page is full: written as one more EXISTS condition, the planner de-duplicated every
+// row of the digest first (a hash that loses the index order), then sorted them, which for an image scanned
+// hundreds of times read every one of its rows (p99 7.5-8.9 ms at 1,000,000 attestations, against 1.3 ms for
+// the query that reads only the page).
 func listQuery(projectID int64, f store.Filter) (string, []any) {
 	var q query
-	q.where("a.project_id = %s", projectID)
-	q.conds = append(q.conds, "a.log_index IS NOT NULL")
-	if f.AfterSeq > 0 {
+	project := q.arg(projectID)
+	q.conds = append(q.conds, "a.project_id = "+project, "a.log_index IS NOT NULL")
+	drive := artifactKind(-1)
+	switch {
+	case f.SubjectDigest != "":
+		drive = subjects
+	case f.MaterialDigest != "":
+		drive = materials
+	}
+	var hit string // the driving subquery, when there is one
+	if drive >= 0 {
+		alg, digest := f.SubjectAlgorithm, f.SubjectDigest
+		if drive == materials {
+			alg, digest = f.MaterialAlgorithm, f.MaterialDigest
+		}
+		hit = `SELECT DISTINCT x.attestation_seq FROM ` + artifactTables[drive] + ` x
+			WHERE x.project_id = ` + project + ` AND x.digest = ` + q.arg(digest)
+		if alg != "" {
+			hit += ` AND x.algorithm = ` + q.arg(alg)
+		}
+		if f.AfterSeq > 0 {
+			hit += ` AND x.attestation_seq < ` + q.arg(f.AfterSeq)
+		}
+		hit += ` ORDER BY 1 DESC`
+	}
+	if f.AfterSeq > 0 && drive < 0 {
 		q.where("a.seq < %s", f.AfterSeq)
 	}
 	if f.Step != "" {
@@ -50,12 +79,22 @@ func listQuery(projectID int64, f store.Filter) (string, []any) {
 	if !f.Until.IsZero() {
 		q.where("a.created_at < %s", f.Until)
 	}
-	q.artifact(subjects, f.SubjectAlgorithm, f.SubjectDigest)
-	q.artifact(materials, f.MaterialAlgorithm, f.MaterialDigest)
-
-	sql := `SELECT ` + attestationColumns + ` FROM attestations a WHERE ` + strings.Join(q.conds, " AND ") +
-		` ORDER BY a.seq DESC LIMIT ` + q.arg(store.PageSize(f.Limit))
-	return sql, q.args
+	if drive != subjects {
+		q.artifact(subjects, f.SubjectAlgorithm, f.SubjectDigest)
+	}
+	if drive != materials {
+		q.artifact(materials, f.MaterialAlgorithm, f.MaterialDigest)
+	}
+	where := strings.Join(q.conds, " AND ")
+	limit := q.arg(store.PageSize(f.Limit))
+	if drive < 0 {
+		return `SELECT ` + attestationColumns + ` FROM attestations a WHERE ` + where +
+			` ORDER BY a.seq DESC LIMIT ` + limit, q.args
+	}
+	// OFFSET 0 keeps the planner from flattening the lateral read of each row into a join it would hash.
+	return `SELECT ` + attestationColumns + ` FROM (` + hit + `) AS hit (hit_seq)
+		CROSS JOIN LATERAL (SELECT * FROM attestations a WHERE a.seq = hit.hit_seq AND ` + where + ` OFFSET 0) a
+		ORDER BY hit.hit_seq DESC LIMIT ` + limit, q.args
 }
 
 // query collects the conditions and parameters of a WHERE clause.
