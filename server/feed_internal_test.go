@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/attestd/attestd/internal/store"
@@ -39,14 +40,33 @@ func TestLeafFeedBounds(t *testing.T) {
 	if _, _, ok := f.since(next + 1); ok {
 		t.Fatal("a position beyond the feed's is accepted")
 	}
+	// Many more rows: what since returned earlier stays as it was, the newest rows are returned in order,
+	// and the forgotten ones do not pile up.
+	held := slices.Clone(got)
+	heldView := got
+	for i := range 3 * feedMaxEntries {
+		f.add(f.entryOf(feedAttestation(1, fmt.Sprint("step ", i), []string{fmt.Sprint(i)}, nil)))
+		if len(f.entries) > 2*feedMaxEntries {
+			t.Fatalf("after %d more rows the feed holds %d entries", i+1, len(f.entries))
+		}
+	}
+	for i := range heldView {
+		if heldView[i].step != held[i].step || !slices.Equal(heldView[i].subjects, held[i].subjects) {
+			t.Fatalf("entry %d returned earlier changed", i)
+		}
+	}
+	last, _, ok := f.since(f.position() - 3)
+	if !ok || len(last) != 3 || last[2].step != fmt.Sprint("step ", 3*feedMaxEntries-1) || last[0].step != fmt.Sprint("step ", 3*feedMaxEntries-3) {
+		t.Fatalf("the newest three: %d entries, %t", len(last), ok)
+	}
 	// The digest budget: one huge row pushes out all but itself.
 	huge := make([]string, feedMaxDigests)
 	for i := range huge {
 		huge[i] = fmt.Sprint(i)
 	}
 	f.add(f.entryOf(feedAttestation(1, "build", huge, []string{"x"})))
-	if got, _, ok := f.since(f.position() - 1); !ok || len(got) != 1 || len(f.entries) != 1 {
-		t.Fatalf("after a row over the digest budget: %d entries kept", len(f.entries))
+	if got, _, ok := f.since(f.position() - 1); !ok || len(got) != 1 || len(f.entries)-f.off != 1 {
+		t.Fatalf("after a row over the digest budget: %d entries kept", len(f.entries)-f.off)
 	}
 }
 

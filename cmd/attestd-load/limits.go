@@ -58,10 +58,14 @@ func (l *limits) print(w io.Writer) {
 	if l.LogError != "" {
 		fmt.Fprintf(w, "  log appends/s             failed: %s\n", l.LogError)
 	} else {
-		fmt.Fprintf(w, "  log appends/s             %10.0f  (internal/tlog alone, attestd's defaults, %d appenders, %d-byte entries, in %s;\n"+
-			"                                        %d appenders never fill a batch of %d, so each waits out the %v batch age: at most %.0f/s)\n",
-			l.LogAppendsPerSec, logAppenders, logEntryBytes, l.LogDir, logAppenders, tlog.DefaultBatchMaxSize, tlog.DefaultBatchMaxAge,
-			logAppenders/tlog.DefaultBatchMaxAge.Seconds())
+		fmt.Fprintf(w, "  log appends/s             %10.0f  (internal/tlog alone, attestd's defaults, %d appenders, %d-byte entries, in %s;\n",
+			l.LogAppendsPerSec, logAppenders, logEntryBytes, l.LogDir)
+		if logAppenders < tlog.DefaultBatchMaxSize {
+			fmt.Fprintf(w, "                                        %d appenders never fill a batch of %d, so each waits out the %v batch age: at most %.0f/s)\n",
+				logAppenders, tlog.DefaultBatchMaxSize, tlog.DefaultBatchMaxAge, logAppenders/tlog.DefaultBatchMaxAge.Seconds())
+		} else {
+			fmt.Fprintf(w, "                                        batches of %d are sequenced as soon as they are full)\n", tlog.DefaultBatchMaxSize)
+		}
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // BenchmarkAppend measures sequenced appends per second from many concurrent writers, 1 KiB entries, with
-// the default batching (256 entries / 50 ms) and checkpoint interval. Each Append returns once its entry is
+// the default batching (DefaultBatchMaxSize entries / 50 ms) and checkpoint interval. Each Append returns once its entry is
 // durably sequenced (fsynced), not when its checkpoint is published.
 func BenchmarkAppend(b *testing.B) {
 	k := newTestKey(b, testOrigin)

@@ -63,6 +63,14 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if !hasParam(databaseURL, "connect_timeout") {
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
+	// Plan every execution with its values. pgx prepares each statement once per connection, and PostgreSQL
+	// then switches to a generic plan when it looks no worse: chosen while a table is nearly empty (a fresh
+	// install, a new project), a sequential scan stays the plan of that connection until the table's
+	// statistics change, and a duplicate check by primary key took 2.7 ms at 20,000 rows instead of 0.02 ms.
+	// Planning these statements again costs tens of microseconds.
+	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	for _, opt := range opts {
 		opt(cfg)
 	}

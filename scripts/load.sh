@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs the load suite of docs/performance.md against a fresh attestd on a fresh PostgreSQL database, on this
+# machine, and prints what attestd-load prints. Usage:
+#
+#   bash scripts/load.sh [submit|rate|verify|get|rekor|soak|all] [-- extra attestd serve flags]
+#
+# Environment: COUNT (default 20000), CLIENTS (64), RATE (1500, for "rate" and "soak"), SOAK (10m), PG_URL
+# (postgres://postgres@127.0.0.1:5432). It builds ./bin/attestd and ./bin/attestd-load, creates the database
+# attestd_load_<pid>, starts attestd on spare loopback ports, and drops the database and the data directory when
+# it exits. "rekor" needs a Rekor server (bash scripts/rekor.sh up).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=local
+
+what=${1:-all}
+shift || true
+[ "${1:-}" = "--" ] && shift
+COUNT=${COUNT:-20000}
+CLIENTS=${CLIENTS:-64}
+RATE=${RATE:-1500}
+SOAK=${SOAK:-10m}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+DB=attestd_load_$$
+DATA=$(mktemp -d)
+GRPC=127.0.0.1:17790
+HTTP=127.0.0.1:17791
+
+go build -o bin/attestd ./cmd/attestd
+go build -o bin/attestd-load ./cmd/attestd-load
+
+psql "$PG_URL/postgres" -qc "CREATE DATABASE $DB" >/dev/null
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null || true
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+bin/attestd serve --database-url "$PG_URL/$DB" --data-dir "$DATA" --grpc-listen $GRPC --http-listen $HTTP \
+  --log-level warn "$@" >"$DATA.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do [ -s "$DATA/admin.token" ] && curl -sf "http://$HTTP/healthz" >/dev/null && break; sleep 0.1; done
+
+load() { bin/attestd-load "$@" --server $GRPC --token-file "$DATA/admin.token" --pg-db "$DB" --quiet; }
+run() {
+  case $1 in
+  submit) echo "## submit: $CLIENTS clients, $COUNT x 4 KiB ed25519, closed loop, with the machine's limits"
+    load submit --clients "$CLIENTS" --count "$COUNT" --limits ;;
+  rate) echo "## submit: open loop at $RATE/s for 60 s"
+    load submit --clients 256 --rate "$RATE" --duration 60s ;;
+  verify) echo "## verify: 5-step layout, warm caches, 1 client, then $CLIENTS clients"
+    load verify --clients 1 --count 5000
+    load verify --clients "$CLIENTS" --count "$COUNT" ;;
+  get) echo "## get: Get and List by digest, $CLIENTS clients"
+    load get --clients "$CLIENTS" --prefill 1000 --count "$COUNT" ;;
+  rekor) echo "## rekor: the same envelopes to Rekor v1, $CLIENTS clients, 60 s"
+    bin/attestd-load rekor --rekor-url "${ATTESTD_REKOR_URL:-http://127.0.0.1:3077}" --clients "$CLIENTS" \
+      --count "$COUNT" --duration 60s --quiet ;;
+  soak) echo "## soak: $RATE/s for $SOAK, attestd's RSS sampled every second"
+    load soak --clients 256 --rate "$RATE" --duration "$SOAK" ;;
+  *) echo "unknown part $1" >&2; exit 2 ;;
+  esac
+}
+if [ "$what" = all ]; then
+  for part in submit rate verify get; do run $part; done
+else
+  run "$what"
+fi
