@@ -109,5 +109,5 @@ func (f *leafFeed) since(from uint64) ([]feedEntry, uint64, bool) {
 	if from < first || from > f.next {
 		return nil, 0, false
 	}
-	return live[from-first:len(live):len(live)], f.next, true
+	return live[from-first : len(live) : len(live)], f.next, true
 }
