@@ -19,19 +19,7 @@ import (
 // is not its own producer: no edge joins it to itself, and the material is a source unless another
 // attestation produced it.
 func (s *Server) Provenance(ctx context.Context, req *attestdv1.ProvenanceRequest) (*attestdv1.ProvenanceResponse, error) {
-	_, proj, err := s.resolveProject(ctx, req.GetProject(), "read attestations", rolesRead...)
-	if err != nil {
-		return nil, err
-	}
-	start, maxDepth, maxNodes, err := graphRequest(req.GetDigest(), req.GetMaxDepth(), req.GetMaxNodes())
-	if err != nil {
-		return nil, err
-	}
-	w := newGraphWalk(s.store, proj.ID, false, maxDepth, maxNodes)
-	if err := w.run(ctx, start); err != nil {
-		return nil, err
-	}
-	named, err := w.names(ctx)
+	proj, start, w, named, err := s.walkGraph(ctx, req.GetProject(), req.GetDigest(), req.GetMaxDepth(), req.GetMaxNodes(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -125,19 +113,7 @@ func graphSourcesPB(sources map[store.Artifact]bool) []*attestdv1.ArtifactRef {
 // material, then those of the attestations that consume one of them, and so on (graphWalk forward), bounded
 // as Provenance is. Each subject of each attestation is one Dependent, by depth, then newest first.
 func (s *Server) Dependents(ctx context.Context, req *attestdv1.DependentsRequest) (*attestdv1.DependentsResponse, error) {
-	_, proj, err := s.resolveProject(ctx, req.GetProject(), "read attestations", rolesRead...)
-	if err != nil {
-		return nil, err
-	}
-	start, maxDepth, maxNodes, err := graphRequest(req.GetDigest(), req.GetMaxDepth(), req.GetMaxNodes())
-	if err != nil {
-		return nil, err
-	}
-	w := newGraphWalk(s.store, proj.ID, true, maxDepth, maxNodes)
-	if err := w.run(ctx, start); err != nil {
-		return nil, err
-	}
-	named, err := w.names(ctx)
+	_, start, w, named, err := s.walkGraph(ctx, req.GetProject(), req.GetDigest(), req.GetMaxDepth(), req.GetMaxNodes(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +141,29 @@ func (s *Server) Dependents(ctx context.Context, req *attestdv1.DependentsReques
 
 // graphRequest checks the digest and bounds of a Provenance or Dependents request and returns them, the
 // defaults put in for zeros.
+// walkGraph is the common part of Provenance and Dependents: the caller's project, the checked request, the
+// walk from its digest (forward for Dependents) and the walked attestations by id, with their names.
+func (s *Server) walkGraph(ctx context.Context, project, digest string, maxDepth, maxNodes int32, forward bool) (
+	store.Project, store.Digest, *graphWalk, map[string]store.Attestation, error) {
+	_, proj, err := s.resolveProject(ctx, project, "read attestations", rolesRead...)
+	if err != nil {
+		return store.Project{}, store.Digest{}, nil, nil, err
+	}
+	start, depth, nodes, err := graphRequest(digest, maxDepth, maxNodes)
+	if err != nil {
+		return store.Project{}, store.Digest{}, nil, nil, err
+	}
+	w := newGraphWalk(s.store, proj.ID, forward, depth, nodes)
+	if err := w.run(ctx, start); err != nil {
+		return store.Project{}, store.Digest{}, nil, nil, err
+	}
+	named, err := w.names(ctx)
+	if err != nil {
+		return store.Project{}, store.Digest{}, nil, nil, err
+	}
+	return proj, start, w, named, nil
+}
+
 func graphRequest(digest string, maxDepth, maxNodes int32) (store.Digest, int, int, error) {
 	if digest == "" {
 		return store.Digest{}, 0, 0, invalidf("digest is required (ALG:HEX, e.g. sha256:9f86...)")
