@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestOfflineBundle: a supply chain recorded with attest run; attest bundle export writes the bundles of an
@@ -16,30 +15,7 @@ import (
 func TestOfflineBundle(t *testing.T) {
 	d, _, pa := startShop(t)
 	dir := pa.dir
-	runner := &cli{t: t, d: d, dir: dir}
-	runner.token = strings.TrimSpace(pa.ok("--plaintext", "token", "create", "--role", "attestor"))
-	verifier := &cli{t: t, d: d, dir: dir}
-	verifier.token = strings.TrimSpace(pa.ok("--plaintext", "token", "create", "--role", "verifier"))
-
-	pa.ok("keygen", "--out", "owner.pem")
-	pa.ok("keygen", "--out", "ci.pem")
-	pa.ok("--plaintext", "key", "add", "--pub", "owner.pem.pub", "--owner")
-	pa.ok("--plaintext", "key", "add", "--pub", "ci.pem.pub")
-	runner.ok("--plaintext", "run", "--wait", "--step", "build", "--key", "ci.pem", "--products", "app.tar", "--",
-		"sh", "-c", "echo app > app.tar")
-	runner.ok("--plaintext", "run", "--wait", "--step", "package", "--key", "ci.pem", "--materials", "app.tar",
-		"--products", "app.deb", "--", "sh", "-c", "cat app.tar > app.deb && echo deb >> app.deb")
-	expires := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
-	pa.ok("layout", "new", "--step", "build:ci.pem.pub", "--step", "package:ci.pem.pub", "--expires", expires,
-		"--out", "release.json")
-	addRules(t, filepath.Join(dir, "release.json"), map[string][2][][]string{
-		"build": {{{"DISALLOW", "*"}}, {{"CREATE", "app.tar"}, {"DISALLOW", "*"}}},
-		"package": {{{"MATCH", "app.tar", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
-			{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}},
-	})
-	pa.ok("layout", "sign", "--key", "owner.pem", "--in", "release.json", "--out", "release.dsse")
-	pa.ok("--plaintext", "layout", "push", "--name", "release", "release.dsse")
-	pa.ok("--plaintext", "policy", "set", "--name", "debs", "--kind", "file", "--match", "*.deb", "--layout", "release")
+	verifier := recordDebChain(t, d, pa)
 	if err := os.WriteFile(filepath.Join(dir, "other.deb"), []byte("not built here\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -20,32 +20,7 @@ func TestVerify(t *testing.T) { onEachBackend(t, verifyJourney) }
 func verifyJourney(t *testing.T, db backend) {
 	d, _, pa := startShopOn(t, db)
 	dir := pa.dir
-	runner := &cli{t: t, d: d, dir: dir}
-	runner.token = strings.TrimSpace(pa.ok("--plaintext", "token", "create", "--role", "attestor"))
-	verifier := &cli{t: t, d: d, dir: dir}
-	verifier.token = strings.TrimSpace(pa.ok("--plaintext", "token", "create", "--role", "verifier"))
-
-	pa.ok("keygen", "--out", "owner.pem")
-	pa.ok("keygen", "--out", "ci.pem")
-	pa.ok("--plaintext", "key", "add", "--pub", "owner.pem.pub", "--owner")
-	pa.ok("--plaintext", "key", "add", "--pub", "ci.pem.pub")
-
-	runner.ok("--plaintext", "run", "--wait", "--step", "build", "--key", "ci.pem", "--products", "app.tar", "--",
-		"sh", "-c", "echo app > app.tar")
-	runner.ok("--plaintext", "run", "--wait", "--step", "package", "--key", "ci.pem", "--materials", "app.tar",
-		"--products", "app.deb", "--", "sh", "-c", "cat app.tar > app.deb && echo deb >> app.deb")
-
-	expires := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
-	pa.ok("layout", "new", "--step", "build:ci.pem.pub", "--step", "package:ci.pem.pub", "--expires", expires,
-		"--out", "release.json")
-	addRules(t, filepath.Join(dir, "release.json"), map[string][2][][]string{
-		"build": {{{"DISALLOW", "*"}}, {{"CREATE", "app.tar"}, {"DISALLOW", "*"}}},
-		"package": {{{"MATCH", "app.tar", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
-			{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}},
-	})
-	pa.ok("layout", "sign", "--key", "owner.pem", "--in", "release.json", "--out", "release.dsse")
-	pa.ok("--plaintext", "layout", "push", "--name", "release", "release.dsse")
-	pa.ok("--plaintext", "policy", "set", "--name", "debs", "--kind", "file", "--match", "*.deb", "--layout", "release")
+	verifier := recordDebChain(t, d, pa)
 
 	out := verifier.ok("--plaintext", "verify", "file", "--vsa", "app.vsa.json", "app.deb")
 	if !strings.Contains(out, "ALLOWED") || !strings.Contains(out, "layout release version 1") {
@@ -114,4 +89,39 @@ func addRules(t *testing.T, path string, rules map[string][2][][]string) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// recordDebChain records build -> app.tar -> package -> app.deb in pa's directory with a CI key, pushes the
+// layout "release" over the two steps (signed by an owner key) and the policy "debs" binding *.deb files to it,
+// and returns a CLI holding a verifier token of the project.
+func recordDebChain(t *testing.T, d *daemon, pa *cli) (verifier *cli) {
+	t.Helper()
+	dir := pa.dir
+	runner := &cli{t: t, d: d, dir: dir}
+	runner.token = strings.TrimSpace(pa.ok("--plaintext", "token", "create", "--role", "attestor"))
+	verifier = &cli{t: t, d: d, dir: dir}
+	verifier.token = strings.TrimSpace(pa.ok("--plaintext", "token", "create", "--role", "verifier"))
+
+	pa.ok("keygen", "--out", "owner.pem")
+	pa.ok("keygen", "--out", "ci.pem")
+	pa.ok("--plaintext", "key", "add", "--pub", "owner.pem.pub", "--owner")
+	pa.ok("--plaintext", "key", "add", "--pub", "ci.pem.pub")
+
+	runner.ok("--plaintext", "run", "--wait", "--step", "build", "--key", "ci.pem", "--products", "app.tar", "--",
+		"sh", "-c", "echo app > app.tar")
+	runner.ok("--plaintext", "run", "--wait", "--step", "package", "--key", "ci.pem", "--materials", "app.tar",
+		"--products", "app.deb", "--", "sh", "-c", "cat app.tar > app.deb && echo deb >> app.deb")
+
+	expires := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	pa.ok("layout", "new", "--step", "build:ci.pem.pub", "--step", "package:ci.pem.pub", "--expires", expires,
+		"--out", "release.json")
+	addRules(t, filepath.Join(dir, "release.json"), map[string][2][][]string{
+		"build": {{{"DISALLOW", "*"}}, {{"CREATE", "app.tar"}, {"DISALLOW", "*"}}},
+		"package": {{{"MATCH", "app.tar", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
+			{{"CREATE", "app.deb"}, {"DISALLOW", "*"}}},
+	})
+	pa.ok("layout", "sign", "--key", "owner.pem", "--in", "release.json", "--out", "release.dsse")
+	pa.ok("--plaintext", "layout", "push", "--name", "release", "release.dsse")
+	pa.ok("--plaintext", "policy", "set", "--name", "debs", "--kind", "file", "--match", "*.deb", "--layout", "release")
+	return verifier
 }

@@ -21,8 +21,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/attestd/attestd/attestation"
+	"github.com/attestd/attestd/internal/store/dbtest"
 	"github.com/attestd/attestd/internal/tlog"
-	"github.com/attestd/attestd/migrations"
 )
 
 // readSeedProject is one project of the seed, with the keys that sign its rows and its CI tokens' ids.
@@ -238,22 +238,13 @@ func readDropIndexes(ctx context.Context, b *testing.B, conn *pgx.Conn) []string
 	return defs
 }
 
-// readMigrationsHash names the schema, as dbtest names its templates: a hash of the migration files.
+// readMigrationsHash names the schema by dbtest's hash of the migration files (its first 12 digits).
 func readMigrationsHash() (string, error) {
-	h := sha256.New()
-	err := fs.WalkDir(migrations.Postgres, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(migrations.Postgres, path)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", path, len(data))
-		h.Write(data)
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil))[:12], err
+	h, err := dbtest.MigrationsHash()
+	if err != nil {
+		return "", err
+	}
+	return h[:12], nil
 }
 
 // readCopyDir copies the directory src to dst (created), keeping the files' modes: the log's key must stay private.

@@ -148,7 +148,7 @@ func setup() {
 	}
 	server.admin = admin // shared until the process exits
 
-	hash, err := migrationsHash()
+	hash, err := MigrationsHash()
 	if err != nil {
 		server.err = err
 		return
@@ -159,8 +159,9 @@ func setup() {
 	}
 }
 
-// migrationsHash names the schema: a hash of the names and contents of the migration files.
-func migrationsHash() (string, error) {
+// MigrationsHash names the schema: a hash of the names and contents of the migration files (16 hex digits).
+// Test databases and other caches built from the migrations are named by it.
+func MigrationsHash() (string, error) {
 	h := sha256.New()
 	err := fs.WalkDir(migrations.Postgres, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
