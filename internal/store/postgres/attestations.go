@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,57 +65,186 @@ type insertRow struct {
 	index int64 // *a.LogIndex, as the database stores it
 }
 
-// insertAttestationSQL inserts one attestation row; it returns nothing when the project has the id already.
-const insertAttestationSQL = `
+// insertAttestationsSQL inserts attestation rows given as parallel arrays, one element per row, in the order
+// of the arrays. A row whose (project, id) the project has already, or an earlier element takes, is left out.
+// signer_key_ids travel comma-joined (key ids are hex; insertRows refuses any other). It returns the rows it
+// created.
+const insertAttestationsSQL = `
 	INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, predicate_type, step,
 		signer_key_ids, submitter_id, created_at, log_index)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()), $11)
+	SELECT u.project_id, u.id, u.envelope, u.payload_type, u.statement_type, u.predicate_type, u.step,
+		string_to_array(u.signers, ','), u.submitter_id, COALESCE(u.created_at, now()), u.log_index
+	FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[],
+		$8::text[], $9::text[], $10::timestamptz[], $11::bigint[]) WITH ORDINALITY
+		AS u (project_id, id, envelope, payload_type, statement_type, predicate_type, step, signers,
+			submitter_id, created_at, log_index, ord)
+	ORDER BY u.ord
 	ON CONFLICT (project_id, id) DO NOTHING
-	RETURNING seq, created_at`
+	RETURNING project_id, id, seq, created_at`
 
-// insertArgs are the arguments of insertAttestationSQL for r.
-func insertArgs(r insertRow) []any {
-	a := r.a
-	signers := a.SignerKeyIDs
-	if signers == nil {
-		signers = []string{}
-	}
-	return []any{a.ProjectID, a.ID, a.Envelope, a.PayloadType, a.StatementType, a.PredicateType, a.Step,
-		signers, a.SubmitterID, nullTime(a.CreatedAt), r.index}
-}
-
-// queueCreated queues what goes with a row just created (Seq and CreatedAt set): the orphan record of its log
-// index, which the row claims, is deleted; a pending anchor is recorded if the project has a Rekor URL (the
-// project's setting is read in the transaction that stores the attestation); its subjects, materials and
-// signers are indexed.
-func queueCreated(b *pgx.Batch, r insertRow) {
-	b.Queue(`DELETE FROM log_orphans WHERE log_index = $1`, r.index)
-	b.Queue(`
+// The statements that go with the rows just created, each over arrays: the orphan records of their log
+// indexes, which the rows claim, are deleted; a pending anchor is recorded for each row whose project has a
+// Rekor URL (the project's setting is read in the transaction that stores the attestation); their subjects,
+// materials and signers are indexed.
+const (
+	deleteOrphansSQL = `DELETE FROM log_orphans WHERE log_index = ANY($1::bigint[])`
+	insertAnchorsSQL = `
 		INSERT INTO anchors (project_id, attestation_id, state, next_attempt_at, created_at, updated_at)
-		SELECT id, $2, 'pending', $3, $3, $3 FROM projects WHERE id = $1 AND rekor_url <> ''`,
-		r.a.ProjectID, r.a.ID, r.a.CreatedAt)
-	queueArtifacts(b, r.a)
+		SELECT u.project_id, u.id, 'pending', u.at, u.at, u.at
+		FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS u (project_id, id, at)
+		JOIN projects p ON p.id = u.project_id
+		WHERE p.rekor_url <> ''`
+	insertArtifactsSQL = ` (project_id, attestation_seq, ord, name, algorithm, digest)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[])`
+	insertSignersSQL = `
+		INSERT INTO attestation_signers (project_id, attestation_seq, key_id)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])`
+)
+
+// insertRows inserts rows in tx, two round trips whatever their number: the attestation rows in one
+// statement, then what goes with those created in one batch of at most five statements. It sets the Seq and
+// CreatedAt of the rows it created and reports which those are.
+func insertRows(ctx context.Context, tx pgx.Tx, rows []insertRow) ([]bool, error) {
+	n := len(rows)
+	var (
+		projects   = make([]int64, n)
+		ids        = make([]string, n)
+		envelopes  = make([][]byte, n)
+		payloads   = make([]string, n)
+		statements = make([]string, n)
+		predicates = make([]string, n)
+		steps      = make([]string, n)
+		signers    = make([]string, n)
+		submitters = make([]string, n)
+		createdAt  = make([]*time.Time, n)
+		indexes    = make([]int64, n)
+	)
+	for i, r := range rows {
+		a := r.a
+		for _, k := range a.SignerKeyIDs {
+			if k == "" || strings.ContainsRune(k, ',') {
+				return nil, fmt.Errorf("attestation %s: signer key id %q is not a key id", a.ID, k)
+			}
+		}
+		projects[i], ids[i], envelopes[i] = a.ProjectID, a.ID, a.Envelope
+		payloads[i], statements[i], predicates[i], steps[i] = a.PayloadType, a.StatementType, a.PredicateType, a.Step
+		signers[i], submitters[i], createdAt[i], indexes[i] = strings.Join(a.SignerKeyIDs, ","), a.SubmitterID, nullTime(a.CreatedAt), r.index
+	}
+	res, err := tx.Query(ctx, insertAttestationsSQL, projects, ids, envelopes, payloads, statements, predicates,
+		steps, signers, submitters, createdAt, indexes)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		project int64
+		id      string
+	}
+	type made struct {
+		seq int64
+		at  time.Time
+	}
+	inserted := make(map[key]made, n)
+	for res.Next() {
+		var k key
+		var m made
+		if err := res.Scan(&k.project, &k.id, &m.seq, &m.at); err != nil {
+			res.Close()
+			return nil, err
+		}
+		inserted[k] = m
+	}
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+
+	created := make([]bool, n)
+	var rest createdRows
+	for i := range rows {
+		k := key{rows[i].a.ProjectID, rows[i].a.ID}
+		m, ok := inserted[k]
+		if !ok {
+			continue // the project has it already (maybe from an earlier row of these)
+		}
+		delete(inserted, k)
+		created[i] = true
+		rows[i].a.Seq, rows[i].a.CreatedAt = m.seq, m.at
+		rest.add(rows[i])
+	}
+	if len(rest.indexes) == 0 {
+		return created, nil
+	}
+	return created, tx.SendBatch(ctx, rest.batch()).Close()
 }
 
-// insertOne stores r in a transaction of its own: the row first, then, if it was created, the rest in one
-// batch (one round trip).
-func (s *Store) insertOne(ctx context.Context, r insertRow) (store.Attestation, bool, error) {
+// createdRows gathers, as arrays, what goes with the rows just created.
+type createdRows struct {
+	indexes        []int64
+	ids            []string
+	projectIDs     []int64
+	at             []time.Time
+	artifacts      [2]artifactRows // subjects, materials
+	signerProjects []int64
+	signerSeqs     []int64
+	signerKeys     []string
+}
+
+type artifactRows struct {
+	projects, seqs             []int64
+	ords                       []int32
+	names, algorithms, digests []string
+}
+
+func (c *createdRows) add(r insertRow) {
 	a := r.a
-	created := false
+	c.indexes = append(c.indexes, r.index)
+	c.projectIDs = append(c.projectIDs, a.ProjectID)
+	c.ids = append(c.ids, a.ID)
+	c.at = append(c.at, a.CreatedAt)
+	for kind, list := range [...][]store.Artifact{subjects: a.Subjects, materials: a.Materials} {
+		t := &c.artifacts[kind]
+		for i, art := range list {
+			t.projects = append(t.projects, a.ProjectID)
+			t.seqs = append(t.seqs, a.Seq)
+			t.ords = append(t.ords, int32(i+1))
+			t.names = append(t.names, art.Name)
+			t.algorithms = append(t.algorithms, art.Algorithm)
+			t.digests = append(t.digests, art.Digest)
+		}
+	}
+	for _, k := range a.SignerKeyIDs {
+		c.signerProjects = append(c.signerProjects, a.ProjectID)
+		c.signerSeqs = append(c.signerSeqs, a.Seq)
+		c.signerKeys = append(c.signerKeys, k)
+	}
+}
+
+func (c *createdRows) batch() *pgx.Batch {
+	b := &pgx.Batch{}
+	b.Queue(deleteOrphansSQL, c.indexes)
+	b.Queue(insertAnchorsSQL, c.projectIDs, c.ids, c.at)
+	for kind, t := range c.artifacts {
+		if len(t.seqs) > 0 {
+			b.Queue(`INSERT INTO `+artifactTables[kind]+insertArtifactsSQL,
+				t.projects, t.seqs, t.ords, t.names, t.algorithms, t.digests)
+		}
+	}
+	if len(c.signerKeys) > 0 {
+		b.Queue(insertSignersSQL, c.signerProjects, c.signerSeqs, c.signerKeys)
+	}
+	return b
+}
+
+// insertOne stores r in a transaction of its own.
+func (s *Store) insertOne(ctx context.Context, r insertRow) (store.Attestation, bool, error) {
+	rows := []insertRow{r}
+	var created []bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, insertAttestationSQL, insertArgs(r)...).Scan(&a.Seq, &a.CreatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // the project has it already: read it once this transaction is over
-		}
-		if err != nil {
-			return err
-		}
-		created = true
-		rest := &pgx.Batch{}
-		queueCreated(rest, insertRow{a: a, index: r.index})
-		return tx.SendBatch(ctx, rest).Close()
+		rows[0] = r
+		var err error
+		created, err = insertRows(ctx, tx, rows)
+		return err
 	})
-	return s.settleInsert(ctx, a, r.index, created, err)
+	return s.settleInsert(ctx, rows[0].a, r.index, err == nil && created[0], err)
 }
 
 // settleInsert turns the outcome of inserting a into InsertAttestation's answer.
@@ -175,33 +306,6 @@ const (
 	subjects artifactKind = iota
 	materials
 )
-
-// queueArtifacts queues the index rows of the new attestation a (subjects, materials, signers): one INSERT per
-// table over arrays, to be sent in one round trip.
-func queueArtifacts(batch *pgx.Batch, a store.Attestation) {
-	for kind, list := range [...][]store.Artifact{subjects: a.Subjects, materials: a.Materials} {
-		if len(list) == 0 {
-			continue
-		}
-		names := make([]string, len(list))
-		algorithms := make([]string, len(list))
-		digests := make([]string, len(list))
-		for i, art := range list {
-			names[i], algorithms[i], digests[i] = art.Name, art.Algorithm, art.Digest
-		}
-		batch.Queue(`
-			INSERT INTO `+artifactTables[kind]+` (project_id, attestation_seq, ord, name, algorithm, digest)
-			SELECT $1, $2, u.ord, u.name, u.algorithm, u.digest
-			FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u (name, algorithm, digest, ord)`,
-			a.ProjectID, a.Seq, names, algorithms, digests)
-	}
-	if len(a.SignerKeyIDs) > 0 {
-		batch.Queue(`
-			INSERT INTO attestation_signers (project_id, attestation_seq, key_id)
-			SELECT DISTINCT $1::bigint, $2::bigint, k FROM unnest($3::text[]) AS k`,
-			a.ProjectID, a.Seq, a.SignerKeyIDs)
-	}
-}
 
 // GetAttestation returns the project's attestation id, or store.ErrNotFound. A row without a log index is
 // not found.

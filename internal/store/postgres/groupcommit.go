@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -129,44 +128,19 @@ func (s *Store) commitGroup(ctx context.Context, calls []*insertCall) {
 	}
 }
 
-// insertMany inserts the rows of calls in one transaction, three round trips whatever their number: the rows,
-// then what goes with those created (queueCreated), then the commit. It sets the Seq and CreatedAt of the rows
-// it created and reports which those are. Any error rolls the whole transaction back.
+// insertMany inserts the rows of calls in one transaction, three round trips whatever their number (see
+// insertRows, then the commit). It sets the Seq and CreatedAt of the rows it created and reports which those
+// are. Any error rolls the whole transaction back.
 func (s *Store) insertMany(ctx context.Context, calls []*insertCall) ([]bool, error) {
-	created := make([]bool, len(calls))
+	var created []bool
 	rows := make([]insertRow, len(calls)) // the calls' rows stay as they were if the transaction fails
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		clear(created)
-		first := &pgx.Batch{}
 		for i, c := range calls {
 			rows[i] = c.row
-			first.Queue(insertAttestationSQL, insertArgs(c.row)...)
 		}
-		br := tx.SendBatch(ctx, first)
-		for i := range rows {
-			err := br.QueryRow().Scan(&rows[i].a.Seq, &rows[i].a.CreatedAt)
-			if errors.Is(err, pgx.ErrNoRows) {
-				continue // the project has it already (maybe from this same group)
-			}
-			if err != nil {
-				br.Close()
-				return err
-			}
-			created[i] = true
-		}
-		if err := br.Close(); err != nil {
-			return err
-		}
-		rest := &pgx.Batch{}
-		for i := range rows {
-			if created[i] {
-				queueCreated(rest, rows[i])
-			}
-		}
-		if rest.Len() == 0 {
-			return nil
-		}
-		return tx.SendBatch(ctx, rest).Close()
+		var err error
+		created, err = insertRows(ctx, tx, rows)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("insert %d attestations together: %w", len(calls), err)
