@@ -5,7 +5,9 @@
 #   bash scripts/load.sh [submit|rate|verify|get|rekor|soak|all] [-- extra attestd serve flags]
 #
 # Environment: COUNT (default 20000), CLIENTS (64), RATE (1500, for "rate" and "soak"), SOAK (10m), PG_URL
-# (postgres://postgres@127.0.0.1:5432). It builds ./bin/attestd and ./bin/attestd-load, creates the database
+# (postgres://postgres@127.0.0.1:5432), ATTESTD_BIN (an attestd binary to run instead of building ./bin/attestd:
+# how a change is measured against the tree before it, in the same session), PROFILE (a file: attestd's CPU profile
+# of 20 s from the fifth second of each part, for go tool pprof). It builds ./bin/attestd and ./bin/attestd-load, creates the database
 # attestd_load_<pid>, starts attestd on spare loopback ports, and drops the database and the data directory when
 # it exits. "rekor" needs a Rekor server (bash scripts/rekor.sh up).
 set -euo pipefail
@@ -20,12 +22,19 @@ CLIENTS=${CLIENTS:-64}
 RATE=${RATE:-1500}
 SOAK=${SOAK:-10m}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+PG_PARAMS=${PG_PARAMS:-}
 DB=attestd_load_$$
 DATA=$(mktemp -d)
 GRPC=127.0.0.1:17790
 HTTP=127.0.0.1:17791
+DEBUG=127.0.0.1:17792
+PROFILE=${PROFILE:-}
 
-go build -o bin/attestd ./cmd/attestd
+ATTESTD_BIN=${ATTESTD_BIN:-}
+if [ -z "$ATTESTD_BIN" ]; then
+  go build -o bin/attestd ./cmd/attestd
+  ATTESTD_BIN=bin/attestd
+fi
 go build -o bin/attestd-load ./cmd/attestd-load
 
 psql "$PG_URL/postgres" -qc "CREATE DATABASE $DB" >/dev/null
@@ -37,13 +46,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bin/attestd serve --database-url "$PG_URL/$DB" --data-dir "$DATA" --grpc-listen $GRPC --http-listen $HTTP \
-  --log-level warn "$@" >"$DATA.log" 2>&1 &
+"$ATTESTD_BIN" serve --database-url "$PG_URL/$DB$PG_PARAMS" --data-dir "$DATA" --grpc-listen $GRPC --http-listen $HTTP \
+  --log-level warn ${PROFILE:+--debug-listen $DEBUG} "$@" >"$DATA.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do [ -s "$DATA/admin.token" ] && curl -sf "http://$HTTP/healthz" >/dev/null && break; sleep 0.1; done
 
 load() { bin/attestd-load "$@" --server $GRPC --token-file "$DATA/admin.token" --pg-db "$DB" --quiet; }
 run() {
+  if [ -n "$PROFILE" ]; then
+    (sleep 5 && curl -sf -o "$PROFILE.$1" "http://$DEBUG/debug/pprof/profile?seconds=20" &&
+      echo "profile of $1: $PROFILE.$1" >&2) &
+  fi
   case $1 in
   submit) echo "## submit: $CLIENTS clients, $COUNT x 4 KiB ed25519, closed loop, with the machine's limits"
     load submit --clients "$CLIENTS" --count "$COUNT" --limits ;;

@@ -124,13 +124,17 @@ func (s *Server) record(ctx context.Context, project string, a store.Attestation
 	entry := entryFor(project, a)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
+	start := time.Now()
 	idx, err := q.sequence(dctx, entry)
+	logged := time.Now()
+	s.metrics.stages.WithLabelValues(stageLog).Observe(logged.Sub(start).Seconds())
 	if err != nil {
 		return store.Attestation{}, false, fmt.Errorf("%w: attestation %s: %v", errLogUnavailable, a.ID, err)
 	}
 	a.LogIndex = &idx
 	a.CreatedAt = s.now()
 	stored, created, err := s.store.InsertAttestation(dctx, a)
+	s.metrics.stages.WithLabelValues(stageStore).Observe(time.Since(logged).Seconds())
 	if err != nil {
 		// The row may have committed all the same (an error after the commit): the feed hears of it, so that
 		// no kept gathering misses it.

@@ -58,7 +58,12 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 	if len(secret) > maxTokenBytes {
 		return principal{}, fmt.Errorf("%w: unknown token", errUnauthenticated)
 	}
-	tok, proj, err := s.store.Authenticate(ctx, HashToken(secret))
+	h := sha256.Sum256([]byte(secret))
+	p, ok, epoch := s.auth.lookup(h)
+	if ok {
+		return p, nil
+	}
+	tok, proj, err := s.store.Authenticate(ctx, h[:])
 	if errors.Is(err, store.ErrNotFound) {
 		return principal{}, fmt.Errorf("%w: unknown token", errUnauthenticated)
 	}
@@ -68,7 +73,8 @@ func (s *Server) authenticate(ctx context.Context) (principal, error) {
 	if tok.RevokedAt != nil {
 		return principal{}, fmt.Errorf("%w: token %s was revoked", errUnauthenticated, tok.ID)
 	}
-	p := principal{token: tok, project: proj}
+	p = principal{token: tok, project: proj}
+	s.auth.keep(h, p, epoch)
 	return p, nil
 }
 

@@ -66,6 +66,13 @@ type env struct {
 
 func newEnv(t testing.TB, limits attestation.Limits) *env {
 	t.Helper()
+	return newEnvWith(t, server.Config{Limits: limits})
+}
+
+// newEnvWith is newEnv with the server's configuration cfg (its store, log, clock and verifier key are the
+// env's own).
+func newEnvWith(t testing.TB, cfg server.Config) *env {
+	t.Helper()
 	ctx := context.Background()
 	url := dbtest.New(t)
 	st, err := postgres.Open(ctx, url)
@@ -83,7 +90,8 @@ func newEnv(t testing.TB, limits attestation.Limits) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Config{Store: st, Log: lg, Limits: limits, Now: clk.Now, VSASigner: vsa})
+	cfg.Store, cfg.Log, cfg.Now, cfg.VSASigner = st, lg, clk.Now, vsa
+	srv := server.New(cfg)
 	if _, err := srv.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}

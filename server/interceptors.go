@@ -22,10 +22,16 @@ func public(fullMethod string) bool {
 // unary call. It is the only unary interceptor attestd installs.
 func (s *Server) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	start := time.Now()
+	authenticated := false
 	defer func() {
 		if r := recover(); r != nil {
 			s.logger.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			resp, err = nil, status.Error(codes.Internal, "internal error")
+		}
+		if authenticated && !authChangeFree[info.FullMethod] {
+			// Before the answer leaves, so that the caller's next request sees what this one changed. Only
+			// after a caller that authenticated: unknown tokens cannot empty the cache.
+			s.auth.clear()
 		}
 		s.observe(ctx, info.FullMethod, start, err)
 	}()
@@ -35,6 +41,7 @@ func (s *Server) UnaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 			return nil, toStatus(ctx, s.logger, info.FullMethod, aerr)
 		}
 		ctx = withPrincipal(ctx, p)
+		authenticated = true
 	}
 	resp, err = handler(ctx, req)
 	return resp, toStatus(ctx, s.logger, info.FullMethod, err)

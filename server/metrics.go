@@ -9,7 +9,16 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	accepted *prometheus.CounterVec
+	// stages times the parts of a Submit that wait on others: the log's sequencing of its leaf and the
+	// database's commit of its row (both shared with concurrent submissions).
+	stages *prometheus.HistogramVec
 }
+
+// The stages of Submit in attestd_submit_stage_duration_seconds.
+const (
+	stageLog   = "log"
+	stageStore = "store"
+)
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -26,7 +35,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "attestd_attestations_submitted_total",
 			Help: "Accepted submissions, by whether they stored a new attestation (created) or found it (existing).",
 		}, []string{"result"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "attestd_submit_stage_duration_seconds",
+			Help: "Time a new submission spends in each shared stage: log (its leaf sequenced, durably) and " +
+				"store (its row committed, in a group).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"stage"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.accepted)
+	reg.MustRegister(m.requests, m.latency, m.accepted, m.stages)
 	return m
 }

@@ -27,6 +27,9 @@ type Config struct {
 	// operators allow: attestd sends requests to the URL, so tenants must not choose where (server-side request
 	// forgery). A server admin may set any URL.
 	RekorURLs []string
+	// AuthCacheTTL is how long a token that authenticated is taken at its word without asking the database
+	// again (see authCache); zero: every request reads its token.
+	AuthCacheTTL time.Duration
 }
 
 // Server implements the attestd gRPC services.
@@ -53,6 +56,7 @@ type Server struct {
 	cache   *verifyCache
 	anchors *anchorer
 	rekorOK []string // Config.RekorURLs
+	auth    *authCache
 }
 
 // New builds a Server from cfg.
@@ -82,6 +86,7 @@ func New(cfg Config) *Server {
 		cache:   newVerifyCache(),
 		anchors: newAnchorer(cfg.Registry),
 		rekorOK: trimSlashes(cfg.RekorURLs),
+		auth:    newAuthCache(cfg.AuthCacheTTL),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 type Config struct {
 	GRPCListen         string
 	HTTPListen         string
+	DebugListen        string // loopback address for pprof; empty: off
 	DatabaseURL        string
 	DataDir            string
 	TLSCert            string
@@ -33,6 +35,7 @@ type Config struct {
 	WatermarkInterval  time.Duration
 	HealthInterval     time.Duration
 	DrainTimeout       time.Duration
+	AuthCacheTTL       time.Duration
 	RekorAllow         string // comma-separated Rekor URLs that project admins may choose
 	Limits             attestation.Limits
 }
@@ -92,6 +95,8 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer) (*fla
 	}
 	str(&c.GRPCListen, "grpc-listen", "127.0.0.1:7700", "gRPC listen address")
 	str(&c.HTTPListen, "http-listen", "127.0.0.1:7701", "HTTP listen address: REST/JSON API (/v1/), web page (/), /healthz, /metrics, log tiles (/log/)")
+	str(&c.DebugListen, "debug-listen", "", "loopback address (e.g. 127.0.0.1:7702) serving Go's profiles under "+
+		"/debug/pprof/; empty: off")
 	str(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@host:5432/attestd, or sqlite:PATH "+
 		"for an SQLite file; empty: the embedded SQLite database <data-dir>/"+sqliteFile+" (env ATTESTD_DATABASE_URL)")
 	str(&c.DataDir, "data-dir", "./attestd-data", "directory for attestd's own files: admin token, log key, log, "+
@@ -108,6 +113,8 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer) (*fla
 	dur(&c.WatermarkInterval, "watermark-interval", 5*time.Second, "how often the settled log size is saved for the next start-up's reconciliation")
 	dur(&c.HealthInterval, "health-interval", 2*time.Second, "how often the database is pinged for health")
 	dur(&c.DrainTimeout, "drain-timeout", 20*time.Second, "on SIGTERM, how long in-flight requests may take before they are cut")
+	dur(&c.AuthCacheTTL, "auth-cache-ttl", time.Second, "how long a token that authenticated is trusted without "+
+		"reading it again; changes made through this attestd apply at once, other replicas' within it; 0: off")
 	str(&c.RekorAllow, "rekor-allow", DefaultRekorAllow, "comma-separated Rekor server URLs that project admins may "+
 		"anchor in (attest project set --rekor-url); server admins may set any. Empty: only server admins choose")
 	num(&c.Limits.MaxEnvelopeBytes, "max-envelope-bytes", c.Limits.MaxEnvelopeBytes, "largest envelope accepted, in bytes")
@@ -151,6 +158,9 @@ func finishConfig(c *Config, fs *flag.FlagSet, envErrs []error) error {
 	if c.HealthInterval <= 0 || c.DrainTimeout <= 0 || c.LogBatchAge <= 0 || c.CheckpointInterval <= 0 || c.WatermarkInterval <= 0 {
 		return errors.New("--health-interval, --drain-timeout, --log-batch-age, --checkpoint-interval and --watermark-interval must be positive")
 	}
+	if c.AuthCacheTTL < 0 || c.AuthCacheTTL > time.Minute {
+		return errors.New("--auth-cache-ttl must be between 0 (off) and 1m")
+	}
 	if c.CheckpointInterval < tlog.MinCheckpointInterval {
 		return fmt.Errorf("--checkpoint-interval must be at least %s", tlog.MinCheckpointInterval)
 	}
@@ -159,6 +169,11 @@ func finishConfig(c *Config, fs *flag.FlagSet, envErrs []error) error {
 	}
 	if c.LogOrigin == "" || strings.ContainsAny(c.LogOrigin, " \t\n+") {
 		return errors.New("--log-origin must be non-empty, without spaces or '+'")
+	}
+	if c.DebugListen != "" {
+		if err := checkLoopback(c.DebugListen); err != nil {
+			return fmt.Errorf("--debug-listen: %w", err)
+		}
 	}
 	if c.LogDir == "" {
 		c.LogDir = filepath.Join(c.DataDir, "log")
@@ -216,4 +231,20 @@ func (d database) Where() string {
 	}
 	u.RawQuery, u.Fragment = "", ""
 	return u.String()
+}
+
+// checkLoopback accepts host:port addresses whose host is a loopback IP or "localhost": the profiles show
+// request contents in memory and must not be reachable from other machines.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address (127.0.0.1, ::1 or localhost)", host)
+	}
+	return nil
 }

@@ -149,7 +149,7 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 		return err
 	}
 	srv := server.New(server.Config{Store: st, Log: lg, Limits: cfg.Limits, Logger: logger, Registry: reg, VSASigner: vsaSigner,
-		RekorURLs: cfg.rekorURLs()})
+		RekorURLs: cfg.rekorURLs(), AuthCacheTTL: cfg.AuthCacheTTL})
 	rep, err := srv.Reconcile(ctx)
 	if err != nil {
 		return err
@@ -180,6 +180,16 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 	mux.Handle("/v1/", gw)
 	mux.Handle("/", server.NewHTTPHandler(&ready, reg))
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	if cfg.DebugListen != "" {
+		debugLis, err := net.Listen("tcp", cfg.DebugListen)
+		if err != nil {
+			grpcLis.Close()
+			httpLis.Close()
+			return fmt.Errorf("listen debug: %w", err)
+		}
+		defer serveDebug(debugLis, logger)()
+	}
 
 	healthCtx, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
