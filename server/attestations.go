@@ -50,7 +50,7 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 	}
 	sum := sha256.Sum256(raw)
 	id := hex.EncodeToString(sum[:])
-	if existing, err := s.store.GetAttestation(ctx, proj.ID, id); err == nil {
+	if existing, err := s.dedup.existing(ctx, proj.ID, id); err == nil {
 		s.metrics.accepted.WithLabelValues("existing").Inc()
 		return s.submitResponse(ctx, existing, proj, false, req.GetWait())
 	} else if !errors.Is(err, store.ErrNotFound) {

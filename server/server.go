@@ -57,6 +57,7 @@ type Server struct {
 	anchors *anchorer
 	rekorOK []string // Config.RekorURLs
 	auth    *authCache
+	dedup   *dedup
 }
 
 // New builds a Server from cfg.
@@ -87,6 +88,7 @@ func New(cfg Config) *Server {
 		anchors: newAnchorer(cfg.Registry),
 		rekorOK: trimSlashes(cfg.RekorURLs),
 		auth:    newAuthCache(cfg.AuthCacheTTL),
+		dedup:   newDedup(cfg.Store),
 	}
 }
 
