@@ -7,7 +7,8 @@
 # Environment: COUNT (default 20000), CLIENTS (64), RATE (1500, for "rate" and "soak"), SOAK (10m), PG_URL
 # (postgres://postgres@127.0.0.1:5432), ATTESTD_BIN (an attestd binary to run instead of building ./bin/attestd:
 # how a change is measured against the tree before it, in the same session), PROFILE (a file: attestd's CPU profile
-# of 20 s from the fifth second of each part, for go tool pprof). It builds ./bin/attestd and ./bin/attestd-load, creates the database
+# of 20 s from the fifth second of each part, for go tool pprof), NO_LIMITS (set: "submit" skips the limits,
+# for repeated runs). It builds ./bin/attestd and ./bin/attestd-load, creates the database
 # attestd_load_<pid>, starts attestd on spare loopback ports, and drops the database and the data directory when
 # it exits. "rekor" needs a Rekor server (bash scripts/rekor.sh up).
 set -euo pipefail
@@ -59,7 +60,7 @@ run() {
   fi
   case $1 in
   submit) echo "## submit: $CLIENTS clients, $COUNT x 4 KiB ed25519, closed loop, with the machine's limits"
-    load submit --clients "$CLIENTS" --count "$COUNT" --limits ;;
+    load submit --clients "$CLIENTS" --count "$COUNT" "--limits=$([ -z "${NO_LIMITS:-}" ] && echo true || echo false)" ;;
   rate) echo "## submit: open loop at $RATE/s for 60 s"
     load submit --clients 256 --rate "$RATE" --duration 60s ;;
   verify) echo "## verify: 5-step layout, warm caches, 1 client, then $CLIENTS clients"

@@ -65,46 +65,56 @@ type insertRow struct {
 	index int64 // *a.LogIndex, as the database stores it
 }
 
-// insertAttestationsSQL inserts attestation rows given as parallel arrays, one element per row, in the order
-// of the arrays. A row whose (project, id) the project has already, or an earlier element takes, is left out.
-// signer_key_ids travel comma-joined (key ids are hex; insertRows refuses any other). It returns the rows it
-// created.
+// insertAttestationsSQL stores attestation rows and everything that goes with them in one statement, so one
+// round trip and one commit: the rows, given as parallel arrays ($1-$11, one element per row, in order); the
+// orphan records of their log indexes, which the rows claim, deleted; a pending anchor for each row whose
+// project has a Rekor URL (the project's setting read in the transaction that stores the attestation); their
+// subjects ($12-$17) and materials ($18-$23), one element per artifact, naming their attestation by project
+// and id; their signers, from the rows' signer_key_ids (which travel comma-joined: key ids are hex, and
+// insertRows refuses any other). A row whose (project, id) the project has already, or an earlier element
+// takes, is left out with all that goes with it. It returns the rows it created.
 const insertAttestationsSQL = `
-	INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, predicate_type, step,
-		signer_key_ids, submitter_id, created_at, log_index)
-	SELECT u.project_id, u.id, u.envelope, u.payload_type, u.statement_type, u.predicate_type, u.step,
-		string_to_array(u.signers, ','), u.submitter_id, COALESCE(u.created_at, now()), u.log_index
-	FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[],
-		$8::text[], $9::text[], $10::timestamptz[], $11::bigint[]) WITH ORDINALITY
-		AS u (project_id, id, envelope, payload_type, statement_type, predicate_type, step, signers,
-			submitter_id, created_at, log_index, ord)
-	ORDER BY u.ord
-	ON CONFLICT (project_id, id) DO NOTHING
-	RETURNING project_id, id, seq, created_at`
-
-// The statements that go with the rows just created, each over arrays: the orphan records of their log
-// indexes, which the rows claim, are deleted; a pending anchor is recorded for each row whose project has a
-// Rekor URL (the project's setting is read in the transaction that stores the attestation); their subjects,
-// materials and signers are indexed.
-const (
-	deleteOrphansSQL = `DELETE FROM log_orphans WHERE log_index = ANY($1::bigint[])`
-	insertAnchorsSQL = `
+	WITH ins AS (
+		INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, predicate_type, step,
+			signer_key_ids, submitter_id, created_at, log_index)
+		SELECT u.project_id, u.id, u.envelope, u.payload_type, u.statement_type, u.predicate_type, u.step,
+			string_to_array(u.signers, ','), u.submitter_id, COALESCE(u.created_at, now()), u.log_index
+		FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::timestamptz[], $11::bigint[]) WITH ORDINALITY
+			AS u (project_id, id, envelope, payload_type, statement_type, predicate_type, step, signers,
+				submitter_id, created_at, log_index, ord)
+		ORDER BY u.ord
+		ON CONFLICT (project_id, id) DO NOTHING
+		RETURNING project_id, id, seq, created_at, log_index, signer_key_ids
+	), orphans AS (
+		DELETE FROM log_orphans WHERE log_index IN (SELECT log_index FROM ins)
+	), anchors AS (
 		INSERT INTO anchors (project_id, attestation_id, state, next_attempt_at, created_at, updated_at)
-		SELECT u.project_id, u.id, 'pending', u.at, u.at, u.at
-		FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS u (project_id, id, at)
-		JOIN projects p ON p.id = u.project_id
-		WHERE p.rekor_url <> ''`
-	insertArtifactsSQL = ` (project_id, attestation_seq, ord, name, algorithm, digest)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[])`
-	insertSignersSQL = `
+		SELECT ins.project_id, ins.id, 'pending', ins.created_at, ins.created_at, ins.created_at
+		FROM ins JOIN projects p ON p.id = ins.project_id
+		WHERE p.rekor_url <> ''
+	), subjects AS (
+		INSERT INTO attestation_subjects (project_id, attestation_seq, ord, name, algorithm, digest)
+		SELECT ins.project_id, ins.seq, a.ord, a.name, a.algorithm, a.digest
+		FROM unnest($12::bigint[], $13::text[], $14::int[], $15::text[], $16::text[], $17::text[])
+			AS a (project_id, id, ord, name, algorithm, digest)
+		JOIN ins ON ins.project_id = a.project_id AND ins.id = a.id
+	), materials AS (
+		INSERT INTO attestation_materials (project_id, attestation_seq, ord, name, algorithm, digest)
+		SELECT ins.project_id, ins.seq, a.ord, a.name, a.algorithm, a.digest
+		FROM unnest($18::bigint[], $19::text[], $20::int[], $21::text[], $22::text[], $23::text[])
+			AS a (project_id, id, ord, name, algorithm, digest)
+		JOIN ins ON ins.project_id = a.project_id AND ins.id = a.id
+	), signers AS (
 		INSERT INTO attestation_signers (project_id, attestation_seq, key_id)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])`
-)
+		SELECT ins.project_id, ins.seq, k FROM ins CROSS JOIN LATERAL unnest(ins.signer_key_ids) AS k
+	)
+	SELECT project_id, id, seq, created_at, log_index FROM ins`
 
-// insertRows inserts rows in tx, two round trips whatever their number: the attestation rows in one
-// statement, then what goes with those created in one batch of at most five statements. It sets the Seq and
-// CreatedAt of the rows it created and reports which those are.
-func insertRows(ctx context.Context, tx pgx.Tx, rows []insertRow) ([]bool, error) {
+// insertRows stores rows with one statement (insertAttestationsSQL) on db: run on the pool, it is its own
+// transaction, one round trip and one commit whatever the number of rows. It sets the Seq and CreatedAt of the
+// rows it created and reports which those are.
+func insertRows(ctx context.Context, db querier, rows []insertRow) ([]bool, error) {
 	n := len(rows)
 	var (
 		projects   = make([]int64, n)
@@ -118,7 +128,13 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []insertRow) ([]bool, error
 		submitters = make([]string, n)
 		createdAt  = make([]*time.Time, n)
 		indexes    = make([]int64, n)
+		artifacts  [2]artifactArrays // subjects, materials
 	)
+	type key struct {
+		project int64
+		id      string
+	}
+	seen := make(map[key]bool, n)
 	for i, r := range rows {
 		a := r.a
 		for _, k := range a.SignerKeyIDs {
@@ -129,121 +145,82 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []insertRow) ([]bool, error
 		projects[i], ids[i], envelopes[i] = a.ProjectID, a.ID, a.Envelope
 		payloads[i], statements[i], predicates[i], steps[i] = a.PayloadType, a.StatementType, a.PredicateType, a.Step
 		signers[i], submitters[i], createdAt[i], indexes[i] = strings.Join(a.SignerKeyIDs, ","), a.SubmitterID, nullTime(a.CreatedAt), r.index
+		if k := (key{a.ProjectID, a.ID}); !seen[k] { // the same id twice has the same artifacts: index them once
+			seen[k] = true
+			artifacts[subjects].add(a, a.Subjects)
+			artifacts[materials].add(a, a.Materials)
+		}
 	}
-	res, err := tx.Query(ctx, insertAttestationsSQL, projects, ids, envelopes, payloads, statements, predicates,
-		steps, signers, submitters, createdAt, indexes)
+	sa, ma := artifacts[subjects], artifacts[materials]
+	res, err := db.Query(ctx, insertAttestationsSQL, projects, ids, envelopes, payloads, statements, predicates,
+		steps, signers, submitters, createdAt, indexes,
+		sa.projects, sa.ids, sa.ords, sa.names, sa.algorithms, sa.digests,
+		ma.projects, ma.ids, ma.ords, ma.names, ma.algorithms, ma.digests)
 	if err != nil {
 		return nil, err
-	}
-	type key struct {
-		project int64
-		id      string
 	}
 	type made struct {
 		seq int64
 		at  time.Time
 	}
-	inserted := make(map[key]made, n)
+	type row struct {
+		key
+		index int64
+	}
+	inserted := make(map[row]made, n)
 	for res.Next() {
-		var k key
+		var r row
 		var m made
-		if err := res.Scan(&k.project, &k.id, &m.seq, &m.at); err != nil {
+		if err := res.Scan(&r.project, &r.id, &m.seq, &m.at, &r.index); err != nil {
 			res.Close()
 			return nil, err
 		}
-		inserted[k] = m
+		inserted[r] = m
 	}
 	if err := res.Err(); err != nil {
 		return nil, err
 	}
-
 	created := make([]bool, n)
-	var rest createdRows
 	for i := range rows {
-		k := key{rows[i].a.ProjectID, rows[i].a.ID}
-		m, ok := inserted[k]
-		if !ok {
-			continue // the project has it already (maybe from an earlier row of these)
+		r := row{key{rows[i].a.ProjectID, rows[i].a.ID}, rows[i].index}
+		if m, ok := inserted[r]; ok {
+			delete(inserted, r) // the same id with the same index twice: the first is the one created
+			created[i] = true
+			rows[i].a.Seq, rows[i].a.CreatedAt = m.seq, m.at
 		}
-		delete(inserted, k)
-		created[i] = true
-		rows[i].a.Seq, rows[i].a.CreatedAt = m.seq, m.at
-		rest.add(rows[i])
 	}
-	if len(rest.indexes) == 0 {
-		return created, nil
-	}
-	return created, tx.SendBatch(ctx, rest.batch()).Close()
+	return created, nil
 }
 
-// createdRows gathers, as arrays, what goes with the rows just created.
-type createdRows struct {
-	indexes        []int64
-	ids            []string
-	projectIDs     []int64
-	at             []time.Time
-	artifacts      [2]artifactRows // subjects, materials
-	signerProjects []int64
-	signerSeqs     []int64
-	signerKeys     []string
+// querier runs a query: the pool, or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-type artifactRows struct {
-	projects, seqs             []int64
+// artifactArrays are subjects or materials of several attestations as parallel arrays, one element per
+// artifact, for insertAttestationsSQL.
+type artifactArrays struct {
+	projects                   []int64
+	ids                        []string
 	ords                       []int32
 	names, algorithms, digests []string
 }
 
-func (c *createdRows) add(r insertRow) {
-	a := r.a
-	c.indexes = append(c.indexes, r.index)
-	c.projectIDs = append(c.projectIDs, a.ProjectID)
-	c.ids = append(c.ids, a.ID)
-	c.at = append(c.at, a.CreatedAt)
-	for kind, list := range [...][]store.Artifact{subjects: a.Subjects, materials: a.Materials} {
-		t := &c.artifacts[kind]
-		for i, art := range list {
-			t.projects = append(t.projects, a.ProjectID)
-			t.seqs = append(t.seqs, a.Seq)
-			t.ords = append(t.ords, int32(i+1))
-			t.names = append(t.names, art.Name)
-			t.algorithms = append(t.algorithms, art.Algorithm)
-			t.digests = append(t.digests, art.Digest)
-		}
+func (t *artifactArrays) add(a store.Attestation, list []store.Artifact) {
+	for i, art := range list {
+		t.projects = append(t.projects, a.ProjectID)
+		t.ids = append(t.ids, a.ID)
+		t.ords = append(t.ords, int32(i+1))
+		t.names = append(t.names, art.Name)
+		t.algorithms = append(t.algorithms, art.Algorithm)
+		t.digests = append(t.digests, art.Digest)
 	}
-	for _, k := range a.SignerKeyIDs {
-		c.signerProjects = append(c.signerProjects, a.ProjectID)
-		c.signerSeqs = append(c.signerSeqs, a.Seq)
-		c.signerKeys = append(c.signerKeys, k)
-	}
-}
-
-func (c *createdRows) batch() *pgx.Batch {
-	b := &pgx.Batch{}
-	b.Queue(deleteOrphansSQL, c.indexes)
-	b.Queue(insertAnchorsSQL, c.projectIDs, c.ids, c.at)
-	for kind, t := range c.artifacts {
-		if len(t.seqs) > 0 {
-			b.Queue(`INSERT INTO `+artifactTables[kind]+insertArtifactsSQL,
-				t.projects, t.seqs, t.ords, t.names, t.algorithms, t.digests)
-		}
-	}
-	if len(c.signerKeys) > 0 {
-		b.Queue(insertSignersSQL, c.signerProjects, c.signerSeqs, c.signerKeys)
-	}
-	return b
 }
 
 // insertOne stores r in a transaction of its own.
 func (s *Store) insertOne(ctx context.Context, r insertRow) (store.Attestation, bool, error) {
 	rows := []insertRow{r}
-	var created []bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows[0] = r
-		var err error
-		created, err = insertRows(ctx, tx, rows)
-		return err
-	})
+	created, err := insertRows(ctx, s.pool, rows)
 	return s.settleInsert(ctx, rows[0].a, r.index, err == nil && created[0], err)
 }
 

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/attestd/attestd/internal/store"
 )
 
@@ -128,20 +126,15 @@ func (s *Store) commitGroup(ctx context.Context, calls []*insertCall) {
 	}
 }
 
-// insertMany inserts the rows of calls in one transaction, three round trips whatever their number (see
-// insertRows, then the commit). It sets the Seq and CreatedAt of the rows it created and reports which those
-// are. Any error rolls the whole transaction back.
+// insertMany inserts the rows of calls in one transaction, one round trip whatever their number (see
+// insertRows). It sets the Seq and CreatedAt of the rows it created and reports which those are. Any error
+// leaves every row out.
 func (s *Store) insertMany(ctx context.Context, calls []*insertCall) ([]bool, error) {
-	var created []bool
-	rows := make([]insertRow, len(calls)) // the calls' rows stay as they were if the transaction fails
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for i, c := range calls {
-			rows[i] = c.row
-		}
-		var err error
-		created, err = insertRows(ctx, tx, rows)
-		return err
-	})
+	rows := make([]insertRow, len(calls)) // the calls' rows stay as they were if the statement fails
+	for i, c := range calls {
+		rows[i] = c.row
+	}
+	created, err := insertRows(ctx, s.pool, rows)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d attestations together: %w", len(calls), err)
 	}
