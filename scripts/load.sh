@@ -7,7 +7,7 @@
 # Environment: COUNT (default 20000), CLIENTS (64), RATE (1500, for "rate" and "soak"), SOAK (10m), PG_URL
 # (postgres://postgres@127.0.0.1:5432), ATTESTD_BIN (an attestd binary to run instead of building ./bin/attestd:
 # how a change is measured against the tree before it, in the same session), PROFILE (a file: attestd's CPU profile
-# of 20 s from the fifth second of each part, for go tool pprof), NO_LIMITS (set: "submit" skips the limits,
+# of PROFILE_SECONDS (10) from the fifth second of each part, for go tool pprof), NO_LIMITS (set: "submit" skips the limits,
 # for repeated runs). It builds ./bin/attestd and ./bin/attestd-load, creates the database
 # attestd_load_<pid>, starts attestd on spare loopback ports, and drops the database and the data directory when
 # it exits. "rekor" needs a Rekor server (bash scripts/rekor.sh up).
@@ -55,7 +55,7 @@ for _ in $(seq 1 100); do [ -s "$DATA/admin.token" ] && curl -sf "http://$HTTP/h
 load() { bin/attestd-load "$@" --server $GRPC --token-file "$DATA/admin.token" --pg-db "$DB" --quiet; }
 run() {
   if [ -n "$PROFILE" ]; then
-    (sleep 5 && curl -sf -o "$PROFILE.$1" "http://$DEBUG/debug/pprof/profile?seconds=20" &&
+    (sleep 5 && curl -sf -o "$PROFILE.$1" "http://$DEBUG/debug/pprof/profile?seconds=${PROFILE_SECONDS:-10}" &&
       echo "profile of $1: $PROFILE.$1" >&2) &
   fi
   case $1 in

@@ -22,8 +22,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
-	"github.com/attestd/attestd/attestation"
 	"github.com/attestd/attestd/internal/tlog"
+	"github.com/attestd/attestd/server"
 )
 
 // BenchmarkVerify measures Verify (gRPC over loopback, a real server, PostgreSQL and the Tessera log) for a
@@ -43,7 +43,8 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		other = n
 	}
-	e := newEnv(b, attestation.Limits{})
+	// The token cache as attestd serve has it by default (--auth-cache-ttl).
+	e := newEnvWith(b, server.Config{AuthCacheTTL: time.Second})
 	tok := e.project("bench")
 	owner, fn := benchIntotoKey(b), benchIntotoKey(b)
 	e.addOwner(tok["admin"], owner)
