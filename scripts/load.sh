@@ -4,13 +4,13 @@
 #
 #   bash scripts/load.sh [submit|rate|verify|get|rekor|soak|all] [-- extra attestd serve flags]
 #
-# Environment: COUNT (default 20000), CLIENTS (64), RATE (1500, for "rate" and "soak"), SOAK (10m), PG_URL
-# (postgres://postgres@127.0.0.1:5432), ATTESTD_BIN (an attestd binary to run instead of building ./bin/attestd:
-# how a change is measured against the tree before it, in the same session), PROFILE (a file: attestd's CPU profile
-# of PROFILE_SECONDS (10) from the fifth second of each part, for go tool pprof), NO_LIMITS (set: "submit" skips the limits,
-# for repeated runs). It builds ./bin/attestd and ./bin/attestd-load, creates the database
-# attestd_load_<pid>, starts attestd on spare loopback ports, and drops the database and the data directory when
-# it exits. "rekor" needs a Rekor server (bash scripts/rekor.sh up).
+# Environment (docs/load.md has the table): COUNT (default 20000), CLIENTS (64), RATE (1500, for "rate" and
+# "soak"), SOAK (10m), PG_URL (postgres://postgres@127.0.0.1:5432), PG_PARAMS (appended to the database URL),
+# ATTESTD_BIN (an attestd binary to run instead of building ./bin/attestd), NO_LIMITS (set: "submit" skips the
+# limits), PROFILE and PROFILE_SECONDS (attestd's CPU profile of each part, PROFILE_SECONDS long, from its
+# fifth second, saved as $PROFILE.<part>). It builds ./bin/attestd-load (and ./bin/attestd), creates the
+# database attestd_load_<pid>, starts attestd on spare loopback ports, and drops the database and the data
+# directory when it exits. "rekor" needs a Rekor server (bash scripts/rekor.sh up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local

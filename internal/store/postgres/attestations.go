@@ -73,7 +73,7 @@ type insertRow struct {
 // and id; their signers, from the rows' signer_key_ids (which travel comma-joined: key ids are hex, and
 // insertRows refuses any other). A row whose (project, id) the project has already, or an earlier element
 // takes, is left out with all that goes with it. It returns the rows it created.
-const insertAttestationsSQL = `
+var insertAttestationsSQL = `
 	WITH ins AS (
 		INSERT INTO attestations (project_id, id, envelope, payload_type, statement_type, predicate_type, step,
 			signer_key_ids, submitter_id, created_at, log_index)
@@ -93,23 +93,25 @@ const insertAttestationsSQL = `
 		SELECT ins.project_id, ins.id, 'pending', ins.created_at, ins.created_at, ins.created_at
 		FROM ins JOIN projects p ON p.id = ins.project_id
 		WHERE p.rekor_url <> ''
-	), subjects AS (
-		INSERT INTO attestation_subjects (project_id, attestation_seq, ord, name, algorithm, digest)
-		SELECT ins.project_id, ins.seq, a.ord, a.name, a.algorithm, a.digest
-		FROM unnest($12::bigint[], $13::text[], $14::int[], $15::text[], $16::text[], $17::text[])
-			AS a (project_id, id, ord, name, algorithm, digest)
-		JOIN ins ON ins.project_id = a.project_id AND ins.id = a.id
-	), materials AS (
-		INSERT INTO attestation_materials (project_id, attestation_seq, ord, name, algorithm, digest)
-		SELECT ins.project_id, ins.seq, a.ord, a.name, a.algorithm, a.digest
-		FROM unnest($18::bigint[], $19::text[], $20::int[], $21::text[], $22::text[], $23::text[])
-			AS a (project_id, id, ord, name, algorithm, digest)
-		JOIN ins ON ins.project_id = a.project_id AND ins.id = a.id
+	), subjects AS (` + insertArtifactsCTE(artifactTables[subjects], 12) + `
+	), materials AS (` + insertArtifactsCTE(artifactTables[materials], 18) + `
 	), signers AS (
 		INSERT INTO attestation_signers (project_id, attestation_seq, key_id)
 		SELECT ins.project_id, ins.seq, k FROM ins CROSS JOIN LATERAL unnest(ins.signer_key_ids) AS k
 	)
 	SELECT project_id, id, seq, created_at, log_index FROM ins`
+
+// insertArtifactsCTE is the part of insertAttestationsSQL that indexes subjects or materials (table), given
+// as six arrays from parameter $first on: project, attestation id, ord, name, algorithm, digest.
+func insertArtifactsCTE(table string, first int) string {
+	p := func(i int) int { return first + i }
+	return fmt.Sprintf(`
+		INSERT INTO %s (project_id, attestation_seq, ord, name, algorithm, digest)
+		SELECT ins.project_id, ins.seq, a.ord, a.name, a.algorithm, a.digest
+		FROM unnest($%d::bigint[], $%d::text[], $%d::int[], $%d::text[], $%d::text[], $%d::text[])
+			AS a (project_id, id, ord, name, algorithm, digest)
+		JOIN ins ON ins.project_id = a.project_id AND ins.id = a.id`, table, p(0), p(1), p(2), p(3), p(4), p(5))
+}
 
 // insertRows stores rows with one statement (insertAttestationsSQL) on db: run on the pool, it is its own
 // transaction, one round trip and one commit whatever the number of rows. It sets the Seq and CreatedAt of the
@@ -318,8 +320,8 @@ func (s *Store) queryAttestations(ctx context.Context, sql string, args ...any) 
 }
 
 // loadArtifacts fills in the subjects and materials of the attestations in page, of any projects, with one
-// query. Seq identifies an attestation in every project, and the foreign keys of the artifact tables hold the
-// artifacts to the project of their attestation.
+// query. Seq identifies an attestation in every project; an index row is taken only if it names the project of
+// its attestation too (no foreign key holds it there: see migration 00010).
 func (s *Store) loadArtifacts(ctx context.Context, page []store.Attestation) error {
 	if len(page) == 0 {
 		return nil
@@ -331,25 +333,28 @@ func (s *Store) loadArtifacts(ctx context.Context, page []store.Attestation) err
 		seqs[i] = page[i].Seq
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT 0, attestation_seq, ord, name, algorithm, digest FROM attestation_subjects
+		SELECT 0, project_id, attestation_seq, ord, name, algorithm, digest FROM attestation_subjects
 		WHERE attestation_seq = ANY($1)
 		UNION ALL
-		SELECT 1, attestation_seq, ord, name, algorithm, digest FROM attestation_materials
+		SELECT 1, project_id, attestation_seq, ord, name, algorithm, digest FROM attestation_materials
 		WHERE attestation_seq = ANY($1)
-		ORDER BY 2, 1, 3`, seqs)
+		ORDER BY 3, 1, 4`, seqs)
 	if err != nil {
 		return fmt.Errorf("load subjects and materials: %w", classify(ctx, err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var kind int
-		var seq int64
+		var project, seq int64
 		var ord int32
 		var art store.Artifact
-		if err := rows.Scan(&kind, &seq, &ord, &art.Name, &art.Algorithm, &art.Digest); err != nil {
+		if err := rows.Scan(&kind, &project, &seq, &ord, &art.Name, &art.Algorithm, &art.Digest); err != nil {
 			return fmt.Errorf("load subjects and materials: %w", classify(ctx, err))
 		}
 		a := bySeq[seq]
+		if a.ProjectID != project {
+			continue // written behind attestd's back, for another project
+		}
 		if artifactKind(kind) == subjects {
 			a.Subjects = append(a.Subjects, art)
 		} else {

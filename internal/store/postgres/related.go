@@ -66,9 +66,9 @@ const relatedQuery = `
 		SELECT a.seq, a.project_id, a.id, a.payload_type, a.statement_type, a.predicate_type, a.step,
 			a.signer_key_ids, a.submitter_id, a.created_at, a.log_index,
 			(SELECT array_agg(x.algorithm || ':' || x.digest) FROM attestation_subjects x
-				WHERE x.attestation_seq = a.seq),
+				WHERE x.attestation_seq = a.seq AND x.project_id = a.project_id),
 			(SELECT array_agg(x.algorithm || ':' || x.digest) FROM attestation_materials x
-				WHERE x.attestation_seq = a.seq)
+				WHERE x.attestation_seq = a.seq AND x.project_id = a.project_id)
 		FROM (
 			SELECT x.attestation_seq FROM unnest($2::text[], $3::text[]) AS d (algorithm, digest)
 			CROSS JOIN LATERAL (SELECT s.attestation_seq FROM attestation_subjects s

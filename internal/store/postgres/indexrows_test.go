@@ -1,0 +1,76 @@
+package postgres_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/attestd/attestd/internal/store"
+	"github.com/attestd/attestd/internal/store/dbtest"
+)
+
+// TestIndexRowsOfAnotherProject: no foreign key holds an index row to its attestation (migration 00010), so
+// rows written behind attestd's back may name one project and another project's attestation. Reads join by
+// project and seq: such a row shows in neither project's attestations, and leads neither project to the other's.
+func TestIndexRowsOfAnotherProject(t *testing.T) {
+	ctx := t.Context()
+	url := dbtest.New(t)
+	st := open(t, url)
+	alpha, err := st.CreateProject(ctx, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	beta, err := st.CreateProject(ctx, "beta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := st.InsertAttestation(ctx, attestation(alpha.ID, "alpha's", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := strings.Repeat("e", 64)
+	conn := connect(t, url)
+	for _, table := range []string{"attestation_subjects", "attestation_materials"} {
+		if _, err := conn.Exec(ctx, `INSERT INTO `+table+` (project_id, attestation_seq, ord, name, algorithm, digest)
+			VALUES ($1, $2, 99, 'planted', 'sha256', $3)`, beta.ID, a.Seq, planted); err != nil {
+			t.Fatalf("plant a row in %s: %v", table, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO attestation_signers (project_id, attestation_seq, key_id)
+		VALUES ($1, $2, $3)`, beta.ID, a.Seq, planted); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := st.GetAttestation(ctx, alpha.ID, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Subjects) != 1 || got.Subjects[0].Name != "out" || len(got.Materials) != 0 {
+		t.Errorf("alpha's attestation reads subjects %v, materials %v: want only its own", got.Subjects, got.Materials)
+	}
+	related, err := st.RelatedAttestations(ctx, alpha.ID, []store.Digest{{Algorithm: "sha256", Value: strings.Repeat("a", 64)}}, nil, 10)
+	if err != nil || len(related) != 1 {
+		t.Fatalf("alpha's related: %d, %v", len(related), err)
+	}
+	for _, art := range slices.Concat(related[0].Subjects, related[0].Materials) {
+		if art.Digest == planted {
+			t.Errorf("alpha's related attestation carries beta's planted digest")
+		}
+	}
+	for _, f := range []store.Filter{{SubjectDigest: planted}, {MaterialDigest: planted}, {SignerKeyID: planted}} {
+		list, err := st.ListAttestations(ctx, beta.ID, f)
+		if err != nil || len(list) != 0 {
+			t.Errorf("beta lists %+v: %d attestations (%v), want none of alpha's", f, len(list), err)
+		}
+	}
+	for _, subj := range [][]store.Digest{{{Algorithm: "sha256", Value: planted}}, nil} {
+		var mats []store.Digest
+		if subj == nil {
+			mats = []store.Digest{{Algorithm: "sha256", Value: planted}}
+		}
+		related, err := st.RelatedAttestations(ctx, beta.ID, subj, mats, 10)
+		if err != nil || len(related) != 0 {
+			t.Errorf("beta's related by the planted digest: %d (%v), want none", len(related), err)
+		}
+	}
+}
