@@ -1,68 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"net"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
+	"github.com/attestd/attestd/attestation"
 	"github.com/attestd/attestd/attestor"
-	"github.com/attestd/attestd/internal/store"
-	"github.com/attestd/attestd/internal/store/dbtest"
-	"github.com/attestd/attestd/internal/store/postgres"
-	"github.com/attestd/attestd/internal/tlog"
-	"github.com/attestd/attestd/server"
+	"github.com/attestd/attestd/server/servertest"
 )
-
-// startAttestd runs a real attestd (PostgreSQL, Tessera log) on loopback until the test ends, and returns its
-// address and the server-admin token.
-func startAttestd(t *testing.T) (addr, admin string) {
-	t.Helper()
-	ctx := t.Context()
-	st, err := postgres.Open(ctx, dbtest.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	dir := t.TempDir()
-	signer, vkey, err := tlog.LoadOrCreateKey(dir, "attestd.test/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg, err := tlog.Open(ctx, tlog.Config{Dir: filepath.Join(dir, "log"), Signer: signer, VerifierKey: vkey,
-		BatchMaxAge: 10 * time.Millisecond, CheckpointInterval: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lg.Close(context.Background()) })
-	srv := server.New(server.Config{Store: st, Log: lg, Logger: slog.New(slog.DiscardHandler)})
-	if _, err := srv.Reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
-	gs, _ := srv.NewGRPCServer(server.GRPCOptions{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	tok, secret, err := server.NewToken(store.RoleServerAdmin, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := st.Bootstrap(ctx, tok); err != nil || !ok {
-		t.Fatalf("bootstrap: %v %v", ok, err)
-	}
-	return lis.Addr().String(), secret
-}
 
 // linkStatement is a link v0.3 statement of step; materials and products map names to the labels whose
 // sha256 is their digest.
@@ -83,7 +33,8 @@ func linkStatement(step string, materials, products map[string]string) []byte {
 // TestGraphCommandsAgainstAttestd: a pipeline recorded in a real attestd, then provenance, dependents and list
 // --submitter as a release manager types them.
 func TestGraphCommandsAgainstAttestd(t *testing.T) {
-	addr, admin := startAttestd(t)
+	a := servertest.Start(t, attestation.Limits{})
+	addr, admin := a.Addr, a.Admin
 	ctx := t.Context()
 	c, err := attestor.Dial(ctx, addr, attestor.DialOptions{Token: admin, Plaintext: true})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 	"github.com/attestd/attestd/attestation"
 	"github.com/attestd/attestd/internal/rekor/rekortest"
+	"github.com/attestd/attestd/server/servertest"
 )
 
 // TestSubmitStoresEveryEnvelope: a closed-loop submit of 150 envelopes from 8 clients on 3 connections is
@@ -18,11 +19,11 @@ import (
 // byte for byte, each of --envelope-bytes. The CPU figures name this process (attestd is in it, found by its
 // listening port) and PostgreSQL.
 func TestSubmitStoresEveryEnvelope(t *testing.T) {
-	a := startAttestd(t, attestation.Limits{})
+	a := servertest.Start(t, attestation.Limits{})
 	var envs [][]byte
 	e := &env{prepared: func(v [][]byte) { envs = v }}
 	const n = 150
-	r := load(t, e, "submit", "--server", a.addr, "--token", a.admin, "--clients", "8", "--conns", "3",
+	r := load(t, e, "submit", "--server", a.Addr, "--token", a.Admin, "--clients", "8", "--conns", "3",
 		"--count", strconv.Itoa(n), "--envelope-bytes", "3000", "--subjects", "2")
 	if r.Ops != n || r.OK != n || len(r.Errors) != 0 || r.Latency.N != n {
 		t.Fatalf("ops %d, ok %d, errors %v, latency samples %d; want %d, %d, none, %d", r.Ops, r.OK, r.Errors, r.Latency.N, n, n, n)
@@ -60,7 +61,7 @@ func TestSubmitStoresEveryEnvelope(t *testing.T) {
 	if len(want) != n {
 		t.Fatalf("%d distinct envelopes of %d", len(want), n)
 	}
-	stored := a.attestations(t, r.Project)
+	stored := attestations(t, a, r.Project)
 	if len(stored) != n {
 		t.Fatalf("project %s holds %d attestations, want %d", r.Project, len(stored), n)
 	}
@@ -77,28 +78,28 @@ func TestSubmitStoresEveryEnvelope(t *testing.T) {
 // is counted as UNAUTHENTICATED and none as a success; envelopes over the server's limit count as
 // RESOURCE_EXHAUSTED.
 func TestSubmitCountsErrorsByCode(t *testing.T) {
-	a := startAttestd(t, attestation.Limits{MaxEnvelopeBytes: 2048})
+	a := servertest.Start(t, attestation.Limits{MaxEnvelopeBytes: 2048})
 	revoke := &env{ready: func(ctx context.Context, s *session) error {
 		_, err := s.admin.Tokens.RevokeToken(ctx, &attestdv1.RevokeTokenRequest{Project: s.project, Id: s.tokenID["attestor"]})
 		return err
 	}}
-	r := load(t, revoke, "submit", "--server", a.addr, "--token", a.admin, "--clients", "4", "--count", "40", "--envelope-bytes", "1024")
+	r := load(t, revoke, "submit", "--server", a.Addr, "--token", a.Admin, "--clients", "4", "--count", "40", "--envelope-bytes", "1024")
 	if r.Ops != 40 || r.OK != 0 || r.Errors["UNAUTHENTICATED"] != 40 || len(r.Errors) != 1 || r.Latency.N != 0 {
 		t.Fatalf("revoked token: ops %d, ok %d, errors %v", r.Ops, r.OK, r.Errors)
 	}
-	r = load(t, nil, "submit", "--server", a.addr, "--token", a.admin, "--clients", "4", "--count", "25", "--envelope-bytes", "4096")
+	r = load(t, nil, "submit", "--server", a.Addr, "--token", a.Admin, "--clients", "4", "--count", "25", "--envelope-bytes", "4096")
 	if r.Ops != 25 || r.OK != 0 || r.Errors["RESOURCE_EXHAUSTED"] != 25 {
 		t.Fatalf("envelopes over the limit: ops %d, ok %d, errors %v", r.Ops, r.OK, r.Errors)
 	}
-	if n := len(a.attestations(t, r.Project)); n != 0 {
+	if n := len(attestations(t, a, r.Project)); n != 0 {
 		t.Fatalf("%d attestations stored from refused submissions", n)
 	}
 }
 
 // TestSubmitOpenLoop: at --rate the run makes its --count requests, and says it was an open loop.
 func TestSubmitOpenLoop(t *testing.T) {
-	a := startAttestd(t, attestation.Limits{})
-	r := load(t, nil, "submit", "--server", a.addr, "--token", a.admin, "--clients", "16", "--rate", "200", "--count", "100")
+	a := servertest.Start(t, attestation.Limits{})
+	r := load(t, nil, "submit", "--server", a.Addr, "--token", a.Admin, "--clients", "16", "--rate", "200", "--count", "100")
 	if r.Loop != "open" || r.Rate != 200 || r.OK != 100 || len(r.Errors) != 0 {
 		t.Fatalf("open loop: %s at %v, ok %d, errors %v", r.Loop, r.Rate, r.OK, r.Errors)
 	}
@@ -111,8 +112,8 @@ func TestSubmitOpenLoop(t *testing.T) {
 // TestExistingProject: with --project and a project admin token, the run loads that project, and revokes
 // the tokens it created (not the one it was given).
 func TestExistingProject(t *testing.T) {
-	a := startAttestd(t, attestation.Limits{})
-	root, err := dial(t.Context(), a.addr, a.admin)
+	a := servertest.Start(t, attestation.Limits{})
+	root, err := dial(t.Context(), a.Addr, a.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,11 +125,11 @@ func TestExistingProject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := load(t, nil, "submit", "--server", a.addr, "--project", "acme", "--admin-token", tok.GetSecret(), "--clients", "2", "--count", "10")
+	r := load(t, nil, "submit", "--server", a.Addr, "--project", "acme", "--admin-token", tok.GetSecret(), "--clients", "2", "--count", "10")
 	if r.Project != "acme" || r.OK != 10 {
 		t.Fatalf("project %s, ok %d", r.Project, r.OK)
 	}
-	if n := len(a.attestations(t, "acme")); n != 10 {
+	if n := len(attestations(t, a, "acme")); n != 10 {
 		t.Fatalf("acme holds %d attestations", n)
 	}
 	toks, err := root.Tokens.ListTokens(t.Context(), &attestdv1.ListTokensRequest{Project: "acme"})
@@ -145,8 +146,8 @@ func TestExistingProject(t *testing.T) {
 // TestGet: after the prefill, every Get and List answers with the attestation asked for, and both kinds
 // are reported.
 func TestGet(t *testing.T) {
-	a := startAttestd(t, attestation.Limits{})
-	r := load(t, nil, "get", "--server", a.addr, "--token", a.admin, "--clients", "8", "--prefill", "60", "--count", "300")
+	a := servertest.Start(t, attestation.Limits{})
+	r := load(t, nil, "get", "--server", a.Addr, "--token", a.Admin, "--clients", "8", "--prefill", "60", "--count", "300")
 	if r.Ops != 300 || r.OK != 300 || len(r.Errors) != 0 {
 		t.Fatalf("get: ops %d, ok %d, errors %v", r.Ops, r.OK, r.Errors)
 	}
@@ -154,7 +155,7 @@ func TestGet(t *testing.T) {
 	if g.N == 0 || l.N == 0 || g.N+l.N != 300 {
 		t.Fatalf("by kind: Get %d, List %d", g.N, l.N)
 	}
-	if n := len(a.attestations(t, r.Project)); n != 60 {
+	if n := len(attestations(t, a, r.Project)); n != 60 {
 		t.Fatalf("prefill stored %d attestations, want 60", n)
 	}
 }
@@ -162,13 +163,13 @@ func TestGet(t *testing.T) {
 // TestVerify: the 5-step chain, layout and policy the tool sets up are allowed at every decision, with each
 // key type as the functionary's.
 func TestVerify(t *testing.T) {
-	a := startAttestd(t, attestation.Limits{})
+	a := servertest.Start(t, attestation.Limits{})
 	for _, kind := range keyKinds() {
-		r := load(t, nil, "verify", "--server", a.addr, "--token", a.admin, "--clients", "4", "--count", "40", "--key", kind)
+		r := load(t, nil, "verify", "--server", a.Addr, "--token", a.Admin, "--clients", "4", "--count", "40", "--key", kind)
 		if r.Ops != 40 || r.OK != 40 || len(r.Errors) != 0 {
 			t.Fatalf("verify with a %s functionary: ops %d, ok %d, errors %v", kind, r.Ops, r.OK, r.Errors)
 		}
-		if n := len(a.attestations(t, r.Project)); n != 5 {
+		if n := len(attestations(t, a, r.Project)); n != 5 {
 			t.Fatalf("the chain is %d attestations, want 5", n)
 		}
 	}
@@ -179,8 +180,8 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a soak lasts at least 10 s")
 	}
-	a := startAttestd(t, attestation.Limits{})
-	r := load(t, nil, "soak", "--server", a.addr, "--token", a.admin, "--clients", "8", "--rate", "20", "--duration", "10s")
+	a := servertest.Start(t, attestation.Limits{})
+	r := load(t, nil, "soak", "--server", a.Addr, "--token", a.Admin, "--clients", "8", "--rate", "20", "--duration", "10s")
 	if r.OK != 200 || len(r.Errors) != 0 || r.Loop != "open" {
 		t.Fatalf("soak: ok %d, errors %v, %s loop", r.OK, r.Errors, r.Loop)
 	}
