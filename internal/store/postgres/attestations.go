@@ -222,7 +222,7 @@ func (t *artifactArrays) add(a store.Attestation, list []store.Artifact) {
 // insertOne stores r in a transaction of its own.
 func (s *Store) insertOne(ctx context.Context, r insertRow) (store.Attestation, bool, error) {
 	rows := []insertRow{r}
-	created, err := insertRows(ctx, s.pool, rows)
+	created, err := insertRows(ctx, s.writer, rows)
 	return s.settleInsert(ctx, rows[0].a, r.index, err == nil && created[0], err)
 }
 

@@ -134,7 +134,7 @@ func (s *Store) insertMany(ctx context.Context, calls []*insertCall) ([]bool, er
 	for i, c := range calls {
 		rows[i] = c.row
 	}
-	created, err := insertRows(ctx, s.pool, rows)
+	created, err := insertRows(ctx, s.writer, rows)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d attestations together: %w", len(calls), err)
 	}

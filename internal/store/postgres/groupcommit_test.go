@@ -3,11 +3,13 @@ package postgres_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/dbtest"
+	"github.com/attestd/attestd/internal/store/postgres"
 )
 
 // TestGroupCommit: inserts that run at once share transactions, and each still gets its own answer: a new row
@@ -94,4 +96,41 @@ func TestGroupCommit(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGroupInsertPlans: the group commit's connections keep one generic plan for the insert statement, while
+// the main pool's connections plan every execution with its values; a plan_cache_mode in the URL applies to
+// both.
+func TestGroupInsertPlans(t *testing.T) {
+	ctx := t.Context()
+	url := dbtest.New(t)
+	st := open(t, url)
+	p, err := st.CreateProject(ctx, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(0) // log index
+	check := func(st *postgres.Store, writer bool, label string, wantGeneric bool) {
+		t.Helper()
+		var as []store.Attestation
+		for i := range 3 {
+			as = append(as, attestation(p.ID, fmt.Sprintf("%s %v %d", label, writer, i), next))
+			next++
+		}
+		generic, custom, err := st.InsertPlans(ctx, writer, as...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantGeneric && (generic < 2 || custom > 1) || !wantGeneric && (generic != 0 || custom < 3) {
+			t.Errorf("%s, writer=%v: %d generic and %d custom plans of the insert (want generic: %v)", label, writer, generic, custom, wantGeneric)
+		}
+	}
+	check(st, true, "default", true)
+	check(st, false, "default", false)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	custom := open(t, url+sep+"plan_cache_mode=force_custom_plan")
+	check(custom, true, "url custom", false)
 }
