@@ -5,7 +5,8 @@
 #   bash scripts/load.sh [submit|rate|verify|get|rekor|soak|all] [-- extra attestd serve flags]
 #
 # Environment (docs/load.md has the table): COUNT (default 20000), CLIENTS (64), RATE (1500, for "rate" and
-# "soak"), SOAK (10m), PG_URL (postgres://postgres@127.0.0.1:5432), PG_PARAMS (appended to the database URL),
+# "soak"), SOAK (10m), PG_URL (postgres://postgres@127.0.0.1:5432), PG_PARAMS (appended to attestd's database
+# URL; unset: ?host=PG_SOCKET when PostgreSQL's Unix socket is there, PG_SOCKET default /var/run/postgresql),
 # ATTESTD_BIN (an attestd binary to run instead of building ./bin/attestd), NO_LIMITS (set: "submit" skips the
 # limits), PROFILE and PROFILE_SECONDS (attestd's CPU profile of each part, PROFILE_SECONDS long, from its
 # fifth second, saved as $PROFILE.<part>). It builds ./bin/attestd-load (and ./bin/attestd), creates the
@@ -23,7 +24,14 @@ CLIENTS=${CLIENTS:-64}
 RATE=${RATE:-1500}
 SOAK=${SOAK:-10m}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-PG_PARAMS=${PG_PARAMS:-}
+# attestd reaches a PostgreSQL on this machine through its Unix socket, as docs/operations.md advises (TLS
+# over loopback costs both sides a tenth of their CPU); PG_PARAMS= (set, empty) keeps loopback TCP.
+PG_SOCKET=${PG_SOCKET:-/var/run/postgresql}
+pg_port=$(printf '%s' "$PG_URL" | sed -n 's#.*:\([0-9][0-9]*\)/*$#\1#p')
+if [ -z "${PG_PARAMS+set}" ]; then
+  PG_PARAMS=
+  [ -S "$PG_SOCKET/.s.PGSQL.${pg_port:-5432}" ] && PG_PARAMS="?host=$PG_SOCKET"
+fi
 DB=attestd_load_$$
 DATA=$(mktemp -d)
 GRPC=127.0.0.1:17790
@@ -52,7 +60,10 @@ trap cleanup EXIT
 pid=$!
 for _ in $(seq 1 100); do [ -s "$DATA/admin.token" ] && curl -sf "http://$HTTP/healthz" >/dev/null && break; sleep 0.1; done
 
-load() { bin/attestd-load "$@" --server $GRPC --token-file "$DATA/admin.token" --pg-db "$DB" --quiet; }
+echo "## attestd's database: $PG_URL/$DB$PG_PARAMS"
+load() {
+  bin/attestd-load "$@" --server $GRPC --token-file "$DATA/admin.token" --pg-db "$DB" --database-url "$PG_URL/postgres$PG_PARAMS" --quiet
+}
 run() {
   if [ -n "$PROFILE" ]; then
     (sleep 5 && curl -sf -o "$PROFILE.$1" "http://$DEBUG/debug/pprof/profile?seconds=${PROFILE_SECONDS:-10}" &&
