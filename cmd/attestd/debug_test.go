@@ -49,3 +49,20 @@ func TestDebugListen(t *testing.T) {
 		t.Errorf("/metrics on the debug listener: %d, want 404 (nothing but the profiles is served there)", code)
 	}
 }
+
+// TestGCPercent: attestd serve sets its own GC target only when GOGC is not set.
+func TestGCPercent(t *testing.T) {
+	if pct, set := gcPercent(func(string) string { return "" }); !set || pct != defaultGCPercent {
+		t.Errorf("GOGC unset: %d, %v; want %d, true", pct, set, defaultGCPercent)
+	}
+	for _, v := range []string{"100", "off", "50"} {
+		if _, set := gcPercent(func(k string) string {
+			if k == "GOGC" {
+				return v
+			}
+			return ""
+		}); set {
+			t.Errorf("GOGC=%s: attestd would override it", v)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,11 +43,30 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "attestd serve:", err)
 		return 2
 	}
+	if pct, set := gcPercent(getenv); set {
+		debug.SetGCPercent(pct)
+		logger.Info("garbage collection target", "gc_percent", pct, "from", "attestd's default (GOGC unset)")
+	}
 	if err := serve(ctx, cfg, getenv, logger); err != nil {
 		logger.Error("attestd stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// defaultGCPercent is the garbage collector's target of attestd serve when GOGC is not set: the heap may grow
+// to three times what is live between collections, instead of Go's twice. attestd's live heap is small (tens
+// of MiB) and a submission allocates about 65 KiB (the envelope copied by gRPC, the parser and the database
+// driver), so with Go's default the collector ran many times a second and took a tenth of attestd's CPU under
+// load. With 200: attestd -8% CPU per submission at the peak and RSS 52 -> 62 MiB (docs/performance.md).
+const defaultGCPercent = 200
+
+// gcPercent returns the GC target runServe sets, and false when GOGC is set: the operator's value stands.
+func gcPercent(getenv func(string) string) (int, bool) {
+	if getenv("GOGC") != "" {
+		return 0, false
+	}
+	return defaultGCPercent, true
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
