@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -72,5 +73,38 @@ func TestIndexRowsOfAnotherProject(t *testing.T) {
 		if err != nil || len(related) != 0 {
 			t.Errorf("beta's related by the planted digest: %d (%v), want none", len(related), err)
 		}
+	}
+}
+
+// TestEnvelopeCompression: envelopes over the TOAST threshold are compressed with lz4 (migration 00011), which
+// this machine's PostgreSQL has, and read back byte for byte.
+func TestEnvelopeCompression(t *testing.T) {
+	ctx := t.Context()
+	url := dbtest.New(t)
+	st := open(t, url)
+	conn := connect(t, url)
+	p, err := st.CreateProject(ctx, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := attestation(p.ID, strings.Repeat("compressible ", 1000), 1)
+	if _, _, err := st.InsertAttestation(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	var method string
+	var stored int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(pg_column_compression(envelope), ''), pg_column_size(envelope)
+		FROM attestations WHERE id = $1`, a.ID).Scan(&method, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if method != "lz4" || stored >= len(a.Envelope)/4 {
+		t.Errorf("envelope of %d bytes stored as %d bytes with %q; want lz4, compressed", len(a.Envelope), stored, method)
+	}
+	got, err := st.GetAttestation(ctx, p.ID, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Envelope, a.Envelope) {
+		t.Errorf("envelope read back differs")
 	}
 }
