@@ -108,3 +108,43 @@ func TestEnvelopeCompression(t *testing.T) {
 		t.Errorf("envelope read back differs")
 	}
 }
+
+// TestSignerKeyIDsCheck: the database refuses signer key ids that are not 64 lower-case hex digits each
+// (migration 00012 checks it without a regular expression), whoever writes them.
+func TestSignerKeyIDsCheck(t *testing.T) {
+	ctx := t.Context()
+	url := dbtest.New(t)
+	st := open(t, url)
+	conn := connect(t, url)
+	p, err := st.CreateProject(ctx, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := attestation(p.ID, "signers", 1)
+	if _, _, err := st.InsertAttestation(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("0123456789abcdef", 4)
+	other := strings.Repeat("fedcba9876543210", 4)
+	set := func(ids []string) error {
+		_, err := conn.Exec(ctx, `UPDATE attestations SET signer_key_ids = $1 WHERE id = $2`, ids, a.ID)
+		return err
+	}
+	for _, ids := range [][]string{{}, {id}, {id, other}, {other, id, id}} {
+		if err := set(ids); err != nil {
+			t.Errorf("%q refused: %v", ids, err)
+		}
+	}
+	for _, ids := range [][]string{
+		{id[:63]}, {id + "0"}, {strings.ToUpper(id)}, {id[:63] + "g"}, {id[:63] + "x"}, {id[:63] + ","},
+		{id[:63], id + "0"}, {id[:63] + "," + id[:63], "0"}, {""}, {id, ""}, {id + "," + id}, {" " + id[1:]},
+		{id[:32] + "é" + id[34:]},
+	} {
+		if err := set(ids); err == nil || !strings.Contains(err.Error(), "attestations_signer_key_ids_hex") {
+			t.Errorf("%q: err = %v, want the check attestations_signer_key_ids_hex", ids, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `UPDATE attestations SET signer_key_ids = ARRAY[$1, NULL] WHERE id = $2`, id, a.ID); err == nil {
+		t.Errorf("a NULL signer key id accepted")
+	}
+}
