@@ -104,11 +104,7 @@ func TestGroupCommit(t *testing.T) {
 func TestGroupInsertPlans(t *testing.T) {
 	ctx := t.Context()
 	url := dbtest.New(t)
-	st := open(t, url)
-	p, err := st.CreateProject(ctx, "alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _, p := withProject(t, url)
 	next := uint64(0) // log index
 	check := func(st *postgres.Store, writer bool, label string, wantGeneric bool) {
 		t.Helper()

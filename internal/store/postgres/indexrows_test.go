@@ -80,13 +80,7 @@ func TestIndexRowsOfAnotherProject(t *testing.T) {
 // this machine's PostgreSQL has, and read back byte for byte.
 func TestEnvelopeCompression(t *testing.T) {
 	ctx := t.Context()
-	url := dbtest.New(t)
-	st := open(t, url)
-	conn := connect(t, url)
-	p, err := st.CreateProject(ctx, "alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, conn, p := withProject(t, dbtest.New(t))
 	a := attestation(p.ID, strings.Repeat("compressible ", 1000), 1)
 	if _, _, err := st.InsertAttestation(ctx, a); err != nil {
 		t.Fatal(err)
@@ -113,13 +107,7 @@ func TestEnvelopeCompression(t *testing.T) {
 // (migration 00012 checks it without a regular expression), whoever writes them.
 func TestSignerKeyIDsCheck(t *testing.T) {
 	ctx := t.Context()
-	url := dbtest.New(t)
-	st := open(t, url)
-	conn := connect(t, url)
-	p, err := st.CreateProject(ctx, "alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, conn, p := withProject(t, dbtest.New(t))
 	a := attestation(p.ID, "signers", 1)
 	if _, _, err := st.InsertAttestation(ctx, a); err != nil {
 		t.Fatal(err)

@@ -41,13 +41,7 @@ func count(t *testing.T, conn *pgx.Conn, sql string, args ...any) int64 {
 // a failed insert keeps it.
 func TestClaimDeletesOrphanRecord(t *testing.T) {
 	ctx := t.Context()
-	url := dbtest.New(t)
-	st := open(t, url)
-	conn := connect(t, url)
-	p, err := st.CreateProject(ctx, "alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, conn, p := withProject(t, dbtest.New(t))
 	if err := st.AddOrphanLeaves(ctx, []store.OrphanLeaf{{LogIndex: 4, Entry: []byte("e")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -71,19 +65,13 @@ func TestClaimDeletesOrphanRecord(t *testing.T) {
 // stale record of it exists.
 func TestOrphansWithRowsAreNotOrphans(t *testing.T) {
 	ctx := t.Context()
-	url := dbtest.New(t)
-	st := open(t, url)
-	conn := connect(t, url)
-	p, err := st.CreateProject(ctx, "alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, conn, p := withProject(t, dbtest.New(t))
 	for i := range uint64(2) {
 		if _, _, err := st.InsertAttestation(ctx, attestation(p.ID, fmt.Sprint(i), i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err = st.AddOrphanLeaves(ctx, []store.OrphanLeaf{{LogIndex: 0, Entry: []byte("e")}, {LogIndex: 2}})
+	err := st.AddOrphanLeaves(ctx, []store.OrphanLeaf{{LogIndex: 0, Entry: []byte("e")}, {LogIndex: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,15 +97,9 @@ func TestOrphansWithRowsAreNotOrphans(t *testing.T) {
 // pre-check and its own primary key entry (indexes take their entries in the order they were created).
 func TestInsertRaceOnLogIndex(t *testing.T) {
 	ctx := t.Context()
-	url := dbtest.New(t)
-	st := open(t, url)
-	conn := connect(t, url)
-	p, err := st.CreateProject(ctx, "alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, conn, p := withProject(t, dbtest.New(t))
 	const lockID = 7331
-	_, err = conn.Exec(ctx, `
+	_, err := conn.Exec(ctx, `
 		CREATE FUNCTION stall(submitter text) RETURNS boolean IMMUTABLE LANGUAGE sql AS $$
 			SELECT CASE WHEN submitter = 'slow' THEN pg_advisory_xact_lock(`+fmt.Sprint(lockID)+`) IS NULL END
 		$$;

@@ -47,6 +47,17 @@ func open(t testing.TB, url string, opts ...postgres.Option) *postgres.Store {
 	return st
 }
 
+// withProject opens a store on url and a plain connection to it, and creates the project alpha.
+func withProject(t *testing.T, url string) (*postgres.Store, *pgx.Conn, store.Project) {
+	t.Helper()
+	st := open(t, url)
+	p, err := st.CreateProject(t.Context(), "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, connect(t, url), p
+}
+
 // connect opens a plain connection to url, for looking behind the store's back.
 func connect(t *testing.T, url string) *pgx.Conn {
 	t.Helper()
