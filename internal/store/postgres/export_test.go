@@ -15,7 +15,7 @@ const RelatedQuery = relatedQuery
 // SharedInsertTransactions is how many transactions committed the rows of two InsertAttestation calls or more.
 func (s *Store) SharedInsertTransactions() int64 { return s.group.shared.Load() }
 
-// InsertPlans inserts a on one connection of the group commit's pool (writer) or of the main pool, then
+// InsertPlans inserts as, one at a time, on one connection of the group commit's pool (writer) or of the main pool, then
 // reports how PostgreSQL planned the insert statement on that connection: generic and custom plans so far.
 func (s *Store) InsertPlans(ctx context.Context, writer bool, as ...store.Attestation) (generic, custom int64, err error) {
 	pool := s.pool
