@@ -15,12 +15,7 @@ import (
 // project and seq: such a row shows in neither project's attestations, and leads neither project to the other's.
 func TestIndexRowsOfAnotherProject(t *testing.T) {
 	ctx := t.Context()
-	url := dbtest.New(t)
-	st := open(t, url)
-	alpha, err := st.CreateProject(ctx, "alpha")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, conn, alpha := withProject(t, dbtest.New(t))
 	beta, err := st.CreateProject(ctx, "beta")
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +25,6 @@ func TestIndexRowsOfAnotherProject(t *testing.T) {
 		t.Fatal(err)
 	}
 	planted := strings.Repeat("e", 64)
-	conn := connect(t, url)
 	for _, table := range []string{"attestation_subjects", "attestation_materials"} {
 		if _, err := conn.Exec(ctx, `INSERT INTO `+table+` (project_id, attestation_seq, ord, name, algorithm, digest)
 			VALUES ($1, $2, 99, 'planted', 'sha256', $3)`, beta.ID, a.Seq, planted); err != nil {
