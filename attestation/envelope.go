@@ -220,10 +220,12 @@ func requiredString(v *value, key, field string) (string, error) {
 // standard decoder skips), mixed alphabets and non-zero padding bits are
 // refused, so that one signature has one spelling.
 func decodeBase64(s string) ([]byte, error) {
-	if strings.ContainsAny(s, "\r\n") {
+	// Each set is searched a byte at a time with IndexByte, which scans many bytes per instruction; ContainsAny
+	// with two bytes scans one at a time, and the three scans were a tenth of parsing a 4 KiB envelope.
+	if containsEither(s, '\r', '\n') {
 		return nil, fmt.Errorf("is not base64: contains a line break")
 	}
-	std, url := strings.ContainsAny(s, "+/"), strings.ContainsAny(s, "-_")
+	std, url := containsEither(s, '+', '/'), containsEither(s, '-', '_')
 	if std && url {
 		return nil, fmt.Errorf("is not base64: mixes the standard and URL-safe alphabets")
 	}
@@ -239,6 +241,11 @@ func decodeBase64(s string) ([]byte, error) {
 		return nil, fmt.Errorf("is not base64: %v", err)
 	}
 	return b, nil
+}
+
+// containsEither reports whether s contains a or b.
+func containsEither(s string, a, b byte) bool {
+	return strings.IndexByte(s, a) >= 0 || strings.IndexByte(s, b) >= 0
 }
 
 // decodeLowerHex decodes lowercase hex, the signature encoding of in-toto

@@ -13,7 +13,9 @@ import (
 func (p *parser) str() (string, error) {
 	p.pos++ // opening quote
 	start := p.pos
-	// Fast path: no escapes, the string is a substring of the input.
+	// Fast path: no escapes, the string is a substring of the input. Runs of plain bytes are skipped eight at a
+	// time; the loop below looks at the byte that ended the run.
+	p.pos += plainRun(p.s[p.pos:], p.rawControl)
 	for p.pos < len(p.s) {
 		c := p.s[p.pos]
 		if c == '"' {
@@ -73,6 +75,39 @@ func (p *parser) str() (string, error) {
 		}
 	}
 	return "", p.syntaxErr("unterminated string")
+}
+
+// Masks for plainRun: a byte of each value, and the high bit of each byte.
+const (
+	swarOnes  = 0x0101010101010101
+	swarHighs = 0x8080808080808080
+)
+
+// plainRun returns how many bytes at the start of s a string literal copies as they are: none is a quote, a
+// backslash or, unless rawControl, a control character (below U+0020). It reads s eight bytes at a time and
+// stops before the first word that holds any of them, leaving that word to the byte loop of str; a shorter
+// run is only a slower scan, never a different result.
+func plainRun(s string, rawControl bool) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// x ^ (each byte c) has a zero byte where x holds c; (x - ones) &^ x & highs is non-zero exactly when x
+		// has a zero byte, and (w - 0x20 in each byte) &^ w & highs exactly when w has a byte below 0x20.
+		special := hasZeroByte(w^(swarOnes*'"')) | hasZeroByte(w^(swarOnes*'\\'))
+		if !rawControl {
+			special |= (w - swarOnes*0x20) &^ w & swarHighs // some byte is below 0x20
+		}
+		if special != 0 {
+			break
+		}
+	}
+	return i
+}
+
+// hasZeroByte is non-zero if some byte of w is zero.
+func hasZeroByte(w uint64) uint64 {
+	return (w - swarOnes) &^ w & swarHighs
 }
 
 // unicodeEscape reads the XXXX of \uXXXX (p.pos is just past the u), and the
