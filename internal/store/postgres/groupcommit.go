@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,12 @@ func (s *Store) insertGrouped(ctx context.Context, r insertRow) (store.Attestati
 	}
 	g.mu.Unlock()
 	if lead {
+		// The submissions of one log batch learn their leaf indexes at the same moment and come here within
+		// microseconds of each other. A new committer yields once before it takes the waiting rows, so that
+		// those already runnable queue theirs first and share its transaction: attestd-load's submit (64
+		// clients, log batches of 32) committed 11 rows per transaction instead of 6.6, and PostgreSQL spent
+		// 13% less CPU per row. Alone, the caller runs on at once: nothing else is runnable.
+		runtime.Gosched()
 		s.commitWaiting(ctx, c)
 	}
 	<-c.done
