@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 
 	attestdv1 "github.com/attestd/attestd/api/attestd/v1"
 )
@@ -24,8 +25,24 @@ func runAttestd(ctx context.Context, e *env, cfg *config) error {
 	}
 	var do op
 	var kinds []string
+	var stream *envelopeStream
 	switch cfg.op {
-	case "submit", "soak":
+	case "soak":
+		rep.EnvelopeBytes, rep.Subjects, rep.Key = cfg.envBytes, cfg.subjects, cfg.keyKind
+		m, err := newMaker(ctx, s.signer, cfg.envBytes, cfg.subjects)
+		if err != nil {
+			return err
+		}
+		stream = startStream(ctx, m, cfg.count, cfg.streamAhead(), runtime.GOMAXPROCS(0))
+		defer stream.stop()
+		if err := stream.fill(ctx, cfg.count); err != nil {
+			return err
+		}
+		if err := s.connect(ctx, cfg.server, "attestor", cfg.conns); err != nil {
+			return err
+		}
+		do = submitStreamOp(s, stream)
+	case "submit":
 		rep.EnvelopeBytes, rep.Subjects, rep.Key = cfg.envBytes, cfg.subjects, cfg.keyKind
 		m, err := newMaker(ctx, s.signer, cfg.envBytes, cfg.subjects)
 		if err != nil {
@@ -71,6 +88,12 @@ func runAttestd(ctx context.Context, e *env, cfg *config) error {
 	}
 	rep.fill(o)
 	m.finish(rep, o)
+	if stream != nil {
+		if w := stream.waits.Load(); w > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%d submission(s) waited for the tool to sign their envelope: "+
+				"their latency includes that wait", w))
+		}
+	}
 	if err := s.revoke(context.WithoutCancel(ctx)); err != nil {
 		rep.Notes = append(rep.Notes, err.Error())
 	}
@@ -96,14 +119,34 @@ func (e *env) progress(cfg *config) io.Writer {
 // every envelope of a run is new.
 func submitOp(s *session, envs [][]byte) op {
 	return func(ctx context.Context, w int, i int64) (int, string) {
-		resp, err := s.conn(w).Attestations.Submit(ctx, &attestdv1.SubmitRequest{Envelope: envs[i]})
+		return 0, submitEnvelope(ctx, s, w, envs[i])
+	}
+}
+
+// submitEnvelope submits env from client w and returns the error code of the answer ("" for a new receipt).
+func submitEnvelope(ctx context.Context, s *session, w int, env []byte) string {
+	resp, err := s.conn(w).Attestations.Submit(ctx, &attestdv1.SubmitRequest{Envelope: env})
+	if err != nil {
+		return grpcCode(err)
+	}
+	if !resp.GetReceipt().GetCreated() {
+		return "DUPLICATE"
+	}
+	return ""
+}
+
+// submitStreamOp submits the next envelope of stream; an envelope the tool could not sign counts as the error
+// SIGNING.
+func submitStreamOp(s *session, stream *envelopeStream) op {
+	return func(ctx context.Context, w int, i int64) (int, string) {
+		env, err := stream.next(ctx)
 		if err != nil {
-			return 0, grpcCode(err)
+			if ctx.Err() != nil {
+				return 0, grpcCode(ctx.Err())
+			}
+			return 0, "SIGNING"
 		}
-		if !resp.GetReceipt().GetCreated() {
-			return 0, "DUPLICATE"
-		}
-		return 0, ""
+		return 0, submitEnvelope(ctx, s, w, env)
 	}
 }
 

@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // env is what a command writes to, and the seams tests use to look inside a run.
 type env struct {
 	stdout, stderr io.Writer
-	// prepared, if set, is called with the envelopes of a submit, soak or rekor run once they are signed, and
+	// prepared, if set, is called with the envelopes of a submit or rekor run once they are signed, and
 	// ready with the session once it is set up, both before the clock starts.
 	prepared func(envelopes [][]byte)
 	ready    func(ctx context.Context, s *session) error

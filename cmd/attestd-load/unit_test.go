@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -214,6 +215,10 @@ func TestFlagBounds(t *testing.T) {
 	if cfg, err = parseFlags("soak", append([]string{"--rate", "1500", "--duration", "10m"}, base...), &bytes.Buffer{}); err != nil || cfg.count != 900000 {
 		t.Fatalf("soak count: %v, %v", cfg.count, err)
 	}
+	// A soak signs as it goes: an hour at 1,500/s of 4 KiB (22 GB of envelopes) is not refused for memory.
+	if cfg, err = parseFlags("soak", append([]string{"--rate", "1500", "--duration", "1h"}, base...), &bytes.Buffer{}); err != nil || cfg.count != 5_400_000 {
+		t.Fatalf("hour-long soak: %v, %v", cfg.count, err)
+	}
 }
 
 // TestEnvelopes: every envelope is exactly the size asked for, distinct, parses as attestd parses it, carries
@@ -264,5 +269,82 @@ func TestEnvelopes(t *testing.T) {
 	s, _ := newSigner("ed25519")
 	if _, err := newMaker(ctx, s, 512, 10); err == nil || !strings.Contains(err.Error(), "at least") {
 		t.Fatalf("10 subjects in 512 bytes: %v", err)
+	}
+}
+
+// TestEnvelopeStream: a soak's stream hands out every envelope of the run once, each distinct and verifying,
+// never holds more than it may ahead of the operations, counts the operations that had to wait, and says when
+// the run's envelopes are used up.
+func TestEnvelopeStream(t *testing.T) {
+	ctx := t.Context()
+	s, err := newSigner("ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := attestation.ParsePublicKey(s.PublicPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := newMaker(ctx, s, 1024, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, ahead = 300, 16
+	st := startStream(ctx, m, n, ahead, 3)
+	defer st.stop()
+	if err := st.fill(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(st.ch); got != ahead {
+		t.Fatalf("filled with %d envelopes, want %d", got, ahead)
+	}
+	time.Sleep(20 * time.Millisecond) // the workers hold one more each at most, blocked on the full stream
+	if got := len(st.ch); got != ahead {
+		t.Fatalf("%d envelopes ready without being taken, want %d", got, ahead)
+	}
+	seen := map[string]bool{}
+	for i := range n {
+		raw, err := st.next(ctx)
+		if err != nil {
+			t.Fatalf("envelope %d: %v", i, err)
+		}
+		if len(raw) != 1024 || seen[string(raw)] {
+			t.Fatalf("envelope %d: %d bytes, seen before %v", i, len(raw), seen[string(raw)])
+		}
+		seen[string(raw)] = true
+		env, err := attestation.ParseEnvelope(raw, attestation.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids, err := attestation.VerifySignatures(env, []*attestation.PublicKey{pub}); err != nil || len(ids) != 1 {
+			t.Fatalf("envelope %d does not verify: %v", i, err)
+		}
+	}
+	if _, err := st.next(ctx); !errors.Is(err, errStreamEnded) {
+		t.Fatalf("after %d envelopes: %v, want errStreamEnded", n, err)
+	}
+	if st.waits.Load() == 0 {
+		t.Fatalf("300 envelopes taken back to back from 16 ahead, and none waited")
+	}
+
+	// A soak's stream is bounded by its rate, its clients and its memory.
+	for _, c := range []struct {
+		rate    float64
+		clients int
+		bytes   int
+		count   int64
+		want    int
+	}{
+		{1000, 256, 4096, 1_000_000, 2000},
+		{20, 8, 4096, 200, 40},
+		{1, 64, 4096, 1000, 64},
+		{1000, 64, 4 << 20, 1_000_000, 64},
+		{100000, 64, 4096, 1_000_000, maxStreamMemory / 4096},
+		{1000, 64, 4096, 500, 500},
+	} {
+		cfg := &config{rate: c.rate, clients: c.clients, envBytes: c.bytes, count: c.count}
+		if got := cfg.streamAhead(); got != c.want {
+			t.Errorf("rate %v, %d clients, %d bytes, count %d: %d ahead, want %d", c.rate, c.clients, c.bytes, c.count, got, c.want)
+		}
 	}
 }
