@@ -37,6 +37,14 @@ const (
 	// which a soak test cannot tell from a leak.
 	DefaultAntispamEntries = DefaultMaxOutstanding
 
+	// DefaultGCInterval is how often Tessera removes the partial entry bundles and tiles that full ones have
+	// replaced. One pass removes those of at most 101 bundles (25,856 entries), so Tessera's default of a
+	// minute keeps up with only 431 entries/s: a 30-minute soak at 875/s left 1,324 directories of partial
+	// files after 12 minutes, three quarters of the log's 199 MB, and the backlog grows for as long as the
+	// load lasts. Every 2 s a pass keeps up with 12,900 entries/s, more than the log appends alone; a pass
+	// with nothing to remove reads two small files.
+	DefaultGCInterval = 2 * time.Second
+
 	// MinCheckpointInterval is the smallest interval Tessera's POSIX driver accepts.
 	MinCheckpointInterval = 100 * time.Millisecond
 	// MaxEntrySize is the largest entry tlog-tiles can hold (a bundle stores each length in 16 bits).
@@ -74,6 +82,7 @@ type Config struct {
 	CheckpointInterval time.Duration // how often a new checkpoint is published; default 200ms, minimum 100ms
 	MaxOutstanding     uint          // appends waiting to be sequenced before ErrPushback; default 4096
 	AntispamEntries    uint          // size of the in-memory duplicate cache; default DefaultAntispamEntries
+	GCInterval         time.Duration // how often partial bundles and tiles are removed; default DefaultGCInterval
 
 	Logger *slog.Logger // default slog.Default()
 }
@@ -174,6 +183,9 @@ func setDefaults(cfg *Config) {
 	if cfg.AntispamEntries == 0 {
 		cfg.AntispamEntries = DefaultAntispamEntries
 	}
+	if cfg.GCInterval <= 0 {
+		cfg.GCInterval = DefaultGCInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -223,7 +235,8 @@ func (l *Log) start(ctx context.Context, cfg Config) error {
 		WithCheckpointSigner(cfg.Signer).
 		WithBatching(cfg.BatchMaxSize, cfg.BatchMaxAge).
 		WithCheckpointInterval(cfg.CheckpointInterval).
-		WithAntispam(cfg.AntispamEntries, nil)
+		WithAntispam(cfg.AntispamEntries, nil).
+		WithGarbageCollectionInterval(cfg.GCInterval)
 	app, shutdown, reader, err := tessera.NewAppender(l.ctx, driver, opts)
 	if err != nil {
 		return fmt.Errorf("tlog: start tessera: %w", err)
