@@ -27,38 +27,33 @@ func runAttestd(ctx context.Context, e *env, cfg *config) error {
 	var kinds []string
 	var stream *envelopeStream
 	switch cfg.op {
-	case "soak":
+	case "submit", "soak":
 		rep.EnvelopeBytes, rep.Subjects, rep.Key = cfg.envBytes, cfg.subjects, cfg.keyKind
 		m, err := newMaker(ctx, s.signer, cfg.envBytes, cfg.subjects)
 		if err != nil {
 			return err
 		}
-		stream = startStream(ctx, m, cfg.count, cfg.streamAhead(), runtime.GOMAXPROCS(0))
-		defer stream.stop()
-		if err := stream.fill(ctx, cfg.count); err != nil {
-			return err
+		if cfg.op == "soak" {
+			// Signed as the soak goes, a few seconds ahead: its length is not bounded by memory.
+			stream = startStream(ctx, m, cfg.count, cfg.streamAhead(), runtime.GOMAXPROCS(0))
+			defer stream.stop()
+			if err := stream.fill(ctx, cfg.count); err != nil {
+				return err
+			}
+			do = submitStreamOp(s, stream)
+		} else {
+			envs, err := makeEnvelopes(ctx, m, cfg.count, progress)
+			if err != nil {
+				return err
+			}
+			if e.prepared != nil {
+				e.prepared(envs)
+			}
+			do = submitOp(s, envs)
 		}
 		if err := s.connect(ctx, cfg.server, "attestor", cfg.conns); err != nil {
 			return err
 		}
-		do = submitStreamOp(s, stream)
-	case "submit":
-		rep.EnvelopeBytes, rep.Subjects, rep.Key = cfg.envBytes, cfg.subjects, cfg.keyKind
-		m, err := newMaker(ctx, s.signer, cfg.envBytes, cfg.subjects)
-		if err != nil {
-			return err
-		}
-		envs, err := makeEnvelopes(ctx, m, cfg.count, progress)
-		if err != nil {
-			return err
-		}
-		if e.prepared != nil {
-			e.prepared(envs)
-		}
-		if err := s.connect(ctx, cfg.server, "attestor", cfg.conns); err != nil {
-			return err
-		}
-		do = submitOp(s, envs)
 	case "get":
 		rep.EnvelopeBytes, rep.Subjects, rep.Key = cfg.envBytes, cfg.subjects, cfg.keyKind
 		if do, err = prepareGet(ctx, cfg, s, progress); err != nil {
