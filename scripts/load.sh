@@ -64,7 +64,24 @@ echo "## attestd's database: $PG_URL/$DB$PG_PARAMS"
 load() {
   bin/attestd-load "$@" --server $GRPC --token-file "$DATA/admin.token" --pg-db "$DB" --database-url "$PG_URL/postgres$PG_PARAMS" --quiet
 }
+# stages prints the sum and count of attestd_submit_stage_duration_seconds for each stage, from attestd's
+# /metrics: "log SUM COUNT" and "store SUM COUNT".
+stages() {
+  curl -sf "http://$HTTP/metrics" |
+    sed -n 's/^attestd_submit_stage_duration_seconds_\(sum\|count\){stage="\([a-z]*\)"} \(.*\)$/\2 \1 \3/p' |
+    awk '{v[$1" "$2]=$3; s[$1]=1} END {for (k in s) print k, v[k" sum"]+0, v[k" count"]+0}' | sort
+}
+# stagesSince prints the mean of each stage over the submissions made since the snapshot $1 (stages' output,
+# empty before attestd's first submission).
+stagesSince() {
+  stages | awk -v before="$1" '
+    BEGIN {n = split(before, l, "\n"); for (i = 1; i <= n; i++) {split(l[i], f, " "); s[f[1]] = f[2]; c[f[1]] = f[3]}}
+    {ds = $2 - s[$1]; dc = $3 - c[$1]; if (dc > 0) out = out sprintf("  %s %.1f", $1, 1000 * ds / dc)}
+    END {if (out != "") print "stages ms   " out "  (mean per new submission, from attestd'"'"'s /metrics)"}'
+}
 run() {
+  local before
+  before=$(stages || true)
   if [ -n "$PROFILE" ]; then
     (sleep 5 && curl -sf -o "$PROFILE.$1" "http://$DEBUG/debug/pprof/profile?seconds=${PROFILE_SECONDS:-10}" &&
       echo "profile of $1: $PROFILE.$1" >&2) &
@@ -86,6 +103,7 @@ run() {
     load soak --clients 256 --rate "$RATE" --duration "$SOAK" ;;
   *) echo "unknown part $1" >&2; exit 2 ;;
   esac
+  case $1 in submit|rate|soak) stagesSince "$before" ;; esac
 }
 if [ "$what" = all ]; then
   for part in submit rate verify get; do run $part; done
