@@ -24,29 +24,35 @@ func scanDecision(row pgx.Row) (store.Decision, error) {
 	return d, nil
 }
 
+// maxDeciders bounds the connections of AddDecision's pool. One INSERT holds a connection for about 0.1 ms,
+// so a few cover thousands of decisions a second.
+const maxDeciders = 4
+
 // AddDecision records one decision; the foreign key to projects refuses an unknown project (ErrNotFound).
+// It returns d with the row's id, and its decided_at when d had none.
 //
-// The row commits asynchronously (synchronous_commit off for its own transaction only, set by the statement
-// itself so that it stays one round trip): Verify does not wait for a WAL flush, about a millisecond here,
-// which would otherwise be most of a decision's cost. A crash of PostgreSQL (not of attestd) can lose the
-// decisions of its last few hundred milliseconds; attestations and layouts always commit durably.
+// The row commits asynchronously: the decider pool's connections run with synchronous_commit off (see
+// Open), so Verify does not wait for a WAL flush, about a millisecond here, which would otherwise be most of
+// a decision's cost. A crash of PostgreSQL (not of attestd) can lose the decisions of its last few hundred
+// milliseconds; attestations and layouts always commit durably, on the other pools.
 func (s *Store) AddDecision(ctx context.Context, d store.Decision) (store.Decision, error) {
 	reasons := d.Reasons
 	if reasons == nil {
 		reasons = []string{}
 	}
-	stored, err := scanDecision(s.pool.QueryRow(ctx, `
+	err := s.decider.QueryRow(ctx, `
 		INSERT INTO decisions (project_id, requester_id, kind, name, digest, policy, layout, layout_version, allowed,
 			reasons, decided_at)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, now())
-		FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async
-		RETURNING `+decisionColumns,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, now()))
+		RETURNING id, decided_at`,
 		d.ProjectID, d.RequesterID, d.Kind, d.Name, d.Digest, d.Policy, d.Layout, d.LayoutVersion, d.Allowed,
-		reasons, nullTime(d.DecidedAt)))
+		reasons, nullTime(d.DecidedAt)).Scan(&d.ID, &d.DecidedAt)
 	if err != nil {
 		return store.Decision{}, fmt.Errorf("add decision of project %d: %w", d.ProjectID, classify(ctx, err))
 	}
-	return stored, nil
+	d.DecidedAt = d.DecidedAt.UTC()
+	d.Reasons = emptyNil(d.Reasons)
+	return d, nil
 }
 
 // ListDecisions lists the project's decisions newest first.

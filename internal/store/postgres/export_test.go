@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/attestd/attestd/internal/store"
 )
 
@@ -35,4 +37,30 @@ func (s *Store) InsertPlans(ctx context.Context, writer bool, as ...store.Attest
 	err = conn.QueryRow(ctx, `SELECT COALESCE(sum(generic_plans), 0), COALESCE(sum(custom_plans), 0)
 		FROM pg_prepared_statements WHERE statement = $1`, insertAttestationsSQL).Scan(&generic, &custom)
 	return generic, custom, err
+}
+
+// PoolSettings reports, for each connection that is idle in the main pool, the group commit's pool and the
+// decision rows' pool, its synchronous_commit, and on the decision pool's connections also how PostgreSQL
+// planned AddDecision's statement there so far (generic and custom plans, summed).
+func (s *Store) PoolSettings(ctx context.Context) (syncCommit map[string][]string, generic, custom int64, err error) {
+	syncCommit = map[string][]string{}
+	for name, pool := range map[string]*pgxpool.Pool{"main": s.pool, "writer": s.writer, "decider": s.decider} {
+		for _, conn := range pool.AcquireAllIdle(ctx) {
+			var sc string
+			var g, c int64
+			err = conn.QueryRow(ctx, `SELECT current_setting('synchronous_commit'),
+				(SELECT COALESCE(sum(generic_plans), 0) FROM pg_prepared_statements WHERE statement LIKE '%INSERT INTO decisions%'),
+				(SELECT COALESCE(sum(custom_plans), 0) FROM pg_prepared_statements WHERE statement LIKE '%INSERT INTO decisions%')`).
+				Scan(&sc, &g, &c)
+			conn.Release()
+			if err != nil {
+				return nil, 0, 0, err
+			}
+			syncCommit[name] = append(syncCommit[name], sc)
+			if name == "decider" {
+				generic, custom = generic+g, custom+c
+			}
+		}
+	}
+	return syncCommit, generic, custom, nil
 }

@@ -36,7 +36,10 @@ var _ store.Store = (*Store)(nil)
 type Store struct {
 	pool   *pgxpool.Pool
 	writer *pgxpool.Pool // the group commit's connections (see Open)
-	group  group         // InsertAttestation's group commit
+	// decider holds the connections that record Verify's decisions, and nothing else: they commit
+	// asynchronously (see Open and AddDecision).
+	decider *pgxpool.Pool
+	group   group // InsertAttestation's group commit
 }
 
 // Option adjusts the pool configuration before Open connects. Settings given in the URL (pool_max_conns,
@@ -52,8 +55,8 @@ const defaultConnectTimeout = 10 * time.Second
 
 // Open connects to the database at databaseURL (a postgres:// URL) and checks that it answers. It does not migrate.
 // Unless the URL says otherwise, the pool holds up to max(8, 2*GOMAXPROCS) connections (each request holds
-// one only for the few statements it runs), the group commit up to maxCommitters more, and a connection
-// attempt gives up after 10 seconds.
+// one only for the few statements it runs), the group commit up to maxCommitters more, Verify's decision
+// rows up to maxDeciders more, and a connection attempt gives up after 10 seconds.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
@@ -87,16 +90,28 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if !planSet {
 		wcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", classify(ctx, err))
+	// Verify's decision rows have connections of their own too, on which every transaction commits
+	// asynchronously (synchronous_commit off) and the one statement keeps a generic plan: an INSERT of its
+	// values, whose plan cannot depend on them. Planned anew for every call on the main pool, it was 30% of
+	// PostgreSQL's CPU per kept decision. Nothing else may run on these connections: a write here is not
+	// durable when AddDecision returns.
+	dcfg := cfg.Copy()
+	dcfg.MinConns = 0
+	dcfg.MaxConns = min(maxDeciders, cfg.MaxConns)
+	dcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	if !planSet {
+		dcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
-	writer, err := pgxpool.NewWithConfig(ctx, wcfg)
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("open postgres: %w", classify(ctx, err))
+	s := &Store{}
+	for _, p := range []struct {
+		to  **pgxpool.Pool
+		cfg *pgxpool.Config
+	}{{&s.pool, cfg}, {&s.writer, wcfg}, {&s.decider, dcfg}} {
+		if *p.to, err = pgxpool.NewWithConfig(ctx, p.cfg); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open postgres: %w", classify(ctx, err))
+		}
 	}
-	s := &Store{pool: pool, writer: writer}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -124,8 +139,11 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes every connection of the pool, waiting for the ones in use. It may be called more than once.
 func (s *Store) Close() {
-	s.pool.Close()
-	s.writer.Close()
+	for _, p := range []*pgxpool.Pool{s.pool, s.writer, s.decider} {
+		if p != nil {
+			p.Close()
+		}
+	}
 }
 
 // nullTime turns the zero time into NULL, so that the column default (now()) applies.
