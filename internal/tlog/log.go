@@ -77,7 +77,7 @@ type Config struct {
 	// signatures are deterministic).
 	VerifierKey string
 
-	BatchMaxSize       uint          // entries per sequencing batch; default 256
+	BatchMaxSize       uint          // entries per sequencing batch; default DefaultBatchMaxSize
 	BatchMaxAge        time.Duration // longest an entry waits for its batch; default 50ms
 	CheckpointInterval time.Duration // how often a new checkpoint is published; default 200ms, minimum 100ms
 	MaxOutstanding     uint          // appends waiting to be sequenced before ErrPushback; default 4096
