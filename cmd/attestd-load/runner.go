@@ -76,8 +76,12 @@ func drive(ctx context.Context, p plan, do op) *outcome {
 		p.sleep = sleepCtx
 	}
 	stop := make(chan struct{}) // closed when --duration has passed: no new operations
+	// Open-loop waits end with the run too: one context for all of them, not one (and a goroutine) per
+	// operation, whose cost the tool would add to the two cores it shares with attestd.
+	waitCtx, endWaits := context.WithCancel(ctx)
+	defer endWaits()
 	var stopOnce sync.Once
-	halt := func() { stopOnce.Do(func() { close(stop) }) }
+	halt := func() { stopOnce.Do(func() { close(stop); endWaits() }) }
 	workers := make([]worker, p.clients)
 	var next, answered, failed atomic.Int64
 	start := p.now()
@@ -105,7 +109,7 @@ func drive(ctx context.Context, p plan, do op) *outcome {
 				if p.rate > 0 {
 					due = start.Add(time.Duration(float64(i) / p.rate * float64(time.Second)))
 					if wait := due.Sub(p.now()); wait > 0 {
-						if !p.sleepUntil(ctx, stop, wait) {
+						if !p.sleep(waitCtx, wait) {
 							return
 						}
 					} else if -wait > lateAfter {
@@ -136,20 +140,6 @@ func drive(ctx context.Context, p plan, do op) *outcome {
 	halt()
 	stopProgress()
 	return merge(start, elapsed, workers, p.kinds)
-}
-
-// sleepUntil waits d, or until the run is over; it reports whether the operation should still be made.
-func (p plan) sleepUntil(ctx context.Context, stop chan struct{}, d time.Duration) bool {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-stop:
-			cancel()
-		case <-sctx.Done():
-		}
-	}()
-	return p.sleep(sctx, d)
 }
 
 func stopped(ctx context.Context, stop chan struct{}) bool {
