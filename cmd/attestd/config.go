@@ -108,7 +108,7 @@ func newFlagSet(name string, getenv func(string) string, stderr io.Writer) (*fla
 	str(&c.LogDir, "log-dir", "", "transparency log directory (default <data-dir>/log)")
 	str(&c.LogOrigin, "log-origin", "attestd.local/log", "origin line of the log's checkpoints (fixed when the log key is created)")
 	num(&c.LogBatchSize, "log-batch-size", tlog.DefaultBatchMaxSize, "most entries the log sequences in one batch")
-	dur(&c.LogBatchAge, "log-batch-age", 50*time.Millisecond, "longest an entry waits for its batch to fill")
+	dur(&c.LogBatchAge, "log-batch-age", tlog.DefaultBatchMaxAge, "longest an entry waits for its batch to fill")
 	dur(&c.CheckpointInterval, "checkpoint-interval", 200*time.Millisecond, "how often a new checkpoint is published")
 	dur(&c.WatermarkInterval, "watermark-interval", 5*time.Second, "how often the settled log size is saved for the next start-up's reconciliation")
 	dur(&c.HealthInterval, "health-interval", 2*time.Second, "how often the database is pinged for health")
