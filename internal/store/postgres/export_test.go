@@ -48,9 +48,10 @@ func (s *Store) PoolSettings(ctx context.Context) (syncCommit map[string][]strin
 		for _, conn := range pool.AcquireAllIdle(ctx) {
 			var sc string
 			var g, c int64
+			// Statements that start with the insert, not this one, which names it.
 			err = conn.QueryRow(ctx, `SELECT current_setting('synchronous_commit'),
-				(SELECT COALESCE(sum(generic_plans), 0) FROM pg_prepared_statements WHERE statement LIKE '%INSERT INTO decisions%'),
-				(SELECT COALESCE(sum(custom_plans), 0) FROM pg_prepared_statements WHERE statement LIKE '%INSERT INTO decisions%')`).
+				COALESCE(sum(generic_plans), 0), COALESCE(sum(custom_plans), 0)
+				FROM pg_prepared_statements WHERE btrim(statement, E' \n\t') LIKE 'INSERT INTO decisions %'`).
 				Scan(&sc, &g, &c)
 			conn.Release()
 			if err != nil {

@@ -137,7 +137,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes every connection of the pool, waiting for the ones in use. It may be called more than once.
+// Close closes every connection of the pools, waiting for the ones in use. It may be called more than once.
 func (s *Store) Close() {
 	for _, p := range []*pgxpool.Pool{s.pool, s.writer, s.decider} {
 		if p != nil {
