@@ -59,7 +59,7 @@ func (s *Server) Verify(ctx context.Context, req *attestdv1.VerifyRequest) (*att
 
 	now := s.now()
 	in := cov.input(art, now)
-	d, notLogged, err := s.decideArtifact(ctx, proj, cov.stored, in, alg, value, cov.policy, cov.requireRekor, cov.keys)
+	d, notLogged, err := s.decideArtifact(ctx, proj, cov, in, alg, value)
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +117,8 @@ type coverage struct {
 	stored       store.Layout
 	layout       *verifier.Layout
 	keys         []store.Key
+	keysPrint    string         // keysFingerprint(keys)
+	functionary  []verifier.Key // the keys that are not owner keys, as the engine reads them
 }
 
 // cover finds what a decision about art is judged against. When nothing can be (no policy covers the
@@ -127,19 +129,14 @@ func (s *Server) cover(ctx context.Context, proj store.Project, art artifactArgs
 	if err != nil {
 		return coverage{}, "", err
 	}
-	pols := snap.policiesOf(art.kind)
-	vps := make([]verifier.Policy, 0, len(pols))
-	for _, pol := range pols {
-		vps = append(vps, verifier.Policy{Name: pol.Name, Kind: pol.Kind, Match: pol.Match, Layout: pol.Layout})
-	}
 	var cov coverage
-	pol, ok := verifier.SelectPolicy(vps, art.kind, art.name)
+	pol, ok := snap.selector.Select(art.kind, art.name)
 	if !ok {
 		return cov, fmt.Sprintf("no policy covers %s %q", art.kind, art.name), nil
 	}
-	cov.policy, cov.keys = pol, snap.keys
-	for _, sp := range pols {
-		if sp.Name == pol.Name {
+	cov.policy, cov.keys, cov.keysPrint, cov.functionary = pol, snap.keys, snap.keysPrint, snap.functionary
+	for _, sp := range snap.policies {
+		if sp.Kind == pol.Kind && sp.Name == pol.Name {
 			cov.row, cov.requireRekor = sp, sp.RequireRekor
 		}
 	}
@@ -162,14 +159,22 @@ func (s *Server) cover(ctx context.Context, proj store.Project, art artifactArgs
 	return cov, "", nil
 }
 
-// input is the engine's input for a decision about art at now, without the attestations.
+// input is the engine's input for a decision about art at now, without the attestations. Its Keys are shared
+// with the project's snapshot: the engine only reads them.
 func (cov coverage) input(art artifactArgs, now time.Time) verifier.Input {
-	in := verifier.Input{
+	return verifier.Input{
 		Layout:   cov.layout,
 		Now:      now,
 		Artifact: verifier.Artifact{Name: art.name, Digest: map[string]string{art.alg: art.value}},
+		Keys:     cov.functionary,
 	}
-	for _, k := range cov.keys {
+}
+
+// functionaryKeys returns the keys that are not owner keys, with their validity windows, as the engine reads
+// them.
+func functionaryKeys(keys []store.Key) []verifier.Key {
+	var out []verifier.Key
+	for _, k := range keys {
 		if k.Owner {
 			continue
 		}
@@ -180,9 +185,9 @@ func (cov coverage) input(art artifactArgs, now time.Time) verifier.Input {
 		if k.RevokedAt != nil {
 			vk.RevokedAt = *k.RevokedAt
 		}
-		in.Keys = append(in.Keys, vk)
+		out = append(out, vk)
 	}
-	return in
+	return out
 }
 
 // decideArtifact gathers the candidates of the decision about the artifact alg:value, judges them and runs the
@@ -190,8 +195,9 @@ func (cov coverage) input(art artifactArgs, now time.Time) verifier.Input {
 // did not count. With requireRekor only candidates with a verified Rekor entry count (requireAnchors). A
 // decision over a kept gathering is kept (see decisionKey) and returned again as long as nothing it depends on
 // has changed.
-func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored store.Layout, in verifier.Input,
-	alg, value string, pol verifier.Policy, requireRekor bool, keys []store.Key) (verifier.Decision, []string, error) {
+func (s *Server) decideArtifact(ctx context.Context, proj store.Project, cov coverage, in verifier.Input,
+	alg, value string) (verifier.Decision, []string, error) {
+	stored, pol, requireRekor, keys := cov.stored, cov.policy, cov.requireRekor, cov.keys
 	if err := s.requireLog(); err != nil {
 		return verifier.Decision{}, nil, err
 	}
@@ -199,7 +205,7 @@ func (s *Server) decideArtifact(ctx context.Context, proj store.Project, stored 
 	if err != nil {
 		return verifier.Decision{}, nil, err
 	}
-	key, keep := decisionKeyOf(proj, in, alg, value, pol, requireRekor, stored, keys, gathering)
+	key, keep := decisionKeyOf(proj, in, alg, value, pol, requireRekor, stored, cov.keysPrint, gathering)
 	if keep && in.Now.Before(in.Layout.Expires) {
 		if hit, ok := s.cache.decisions.Get(key); ok {
 			return hit.d, hit.notLogged, nil

@@ -144,14 +144,14 @@ func keySetFingerprint(pubs []*attestation.PublicKey) string {
 // gathering, and false when the decision may not be kept: the gathering was not kept (0), or the layout has no
 // leaf.
 func decisionKeyOf(proj store.Project, in verifier.Input, alg, value string, pol verifier.Policy, requireRekor bool,
-	stored store.Layout, keys []store.Key, gathering uint64) (decisionKey, bool) {
+	stored store.Layout, keysPrint string, gathering uint64) (decisionKey, bool) {
 	if gathering == 0 || stored.LogIndex == nil {
 		return decisionKey{}, false
 	}
 	k := decisionKey{
 		project: proj.ID, kind: pol.Kind, name: in.Artifact.Name, digest: alg + ":" + value,
 		policy: fmt.Sprintf("%s\x00%s\x00%t", pol.Name, pol.Match, requireRekor), layout: pol.Layout, layoutID: stored.ID, layoutIndex: *stored.LogIndex,
-		keys: keysFingerprint(keys), gathering: gathering,
+		keys: keysPrint, gathering: gathering,
 	}
 	if requireRekor {
 		k.rekorKey = sha256.Sum256(proj.RekorPublicKey)
@@ -184,6 +184,11 @@ type projectSnapshot struct {
 	policies   []store.Policy
 	keys       []store.Key
 
+	// Derived from the rows above when the snapshot is read, so that a call does not redo it.
+	selector    *verifier.PolicySet // the policies with their patterns compiled
+	keysPrint   string              // keysFingerprint(keys)
+	functionary []verifier.Key      // functionaryKeys(keys)
+
 	mu      sync.Mutex
 	layouts map[string]store.Layout // by name; a missing layout is not kept
 }
@@ -209,19 +214,14 @@ func (s *Server) snapshot(ctx context.Context, proj store.Project) (*projectSnap
 		return nil, fmt.Errorf("load keys of project %q: %w", proj.Name, keysErr)
 	}
 	snap.policies = pols
+	vps := make([]verifier.Policy, 0, len(pols))
+	for _, pol := range pols {
+		vps = append(vps, verifier.Policy{Name: pol.Name, Kind: pol.Kind, Match: pol.Match, Layout: pol.Layout})
+	}
+	snap.selector = verifier.NewPolicySet(vps)
+	snap.keysPrint, snap.functionary = keysFingerprint(snap.keys), functionaryKeys(snap.keys)
 	s.cache.snapshots.Add(proj.ID, snap)
 	return snap, nil
-}
-
-// policiesOf returns the snapshot's policies of one kind.
-func (snap *projectSnapshot) policiesOf(kind string) []store.Policy {
-	var out []store.Policy
-	for _, p := range snap.policies {
-		if p.Kind == kind {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // activeLayout returns the active version of the layout name, reading it once per snapshot.

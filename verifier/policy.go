@@ -112,24 +112,42 @@ func (p *Pattern) literalPrefix() int {
 //
 // When no policy covers the artifact it returns the zero Policy and false: the artifact has no required layout,
 // and Verify must deny it (an artifact no policy covers is never allowed).
+//
+// It compiles every pattern of the kind on each call; a caller that selects again and again from the same
+// policies keeps a PolicySet instead.
 func SelectPolicy(policies []Policy, kind, name string) (Policy, bool) {
-	type candidate struct {
-		policy Policy
-		pat    *Pattern
-		prefix int
-	}
-	var cands []candidate
+	return NewPolicySet(policies).Select(kind, name)
+}
+
+// PolicySet is a set of policies with their patterns compiled and put in the order SelectPolicy tries them,
+// for selecting from the same policies many times. It is not changed after NewPolicySet, so any number of
+// goroutines may call Select at once.
+type PolicySet struct {
+	cands []policyCandidate
+}
+
+// policyCandidate is a policy whose pattern compiled, with the pattern's literal prefix in bytes (0 when it
+// holds an escape: then the prefix test is left to the matcher).
+type policyCandidate struct {
+	policy Policy
+	pat    *Pattern
+	prefix int // literal tokens, the order's first key
+	lit    string
+}
+
+// NewPolicySet compiles the policies' patterns; a policy whose pattern does not compile is left out (it covers
+// nothing). The slice is not kept.
+func NewPolicySet(policies []Policy) *PolicySet {
+	set := &PolicySet{}
 	for _, pol := range policies {
-		if pol.Kind != kind {
-			continue
-		}
 		pat, err := CompilePattern(pol.Match)
 		if err != nil {
 			continue
 		}
-		cands = append(cands, candidate{pol, pat, pat.literalPrefix()})
+		n := pat.literalPrefix()
+		set.cands = append(set.cands, policyCandidate{policy: pol, pat: pat, prefix: n, lit: pol.Match[:literalBytes(pol.Match, n)]})
 	}
-	slices.SortFunc(cands, func(a, b candidate) int {
+	slices.SortFunc(set.cands, func(a, b policyCandidate) int {
 		if a.prefix != b.prefix {
 			return b.prefix - a.prefix
 		}
@@ -140,11 +158,19 @@ func SelectPolicy(policies []Policy, kind, name string) (Policy, bool) {
 		if c := strings.Compare(a.policy.Match, b.policy.Match); c != 0 {
 			return c
 		}
-		return strings.Compare(a.policy.Layout, b.policy.Layout)
+		if c := strings.Compare(a.policy.Layout, b.policy.Layout); c != 0 {
+			return c
+		}
+		return strings.Compare(a.policy.Kind, b.policy.Kind)
 	})
-	for _, c := range cands {
-		// The literal prefix is a cheap first test before the matcher.
-		if !strings.HasPrefix(name, c.policy.Match[:literalBytes(c.policy.Match, c.prefix)]) {
+	return set
+}
+
+// Select returns the policy of the set that covers the artifact of kind named name, and true; see
+// SelectPolicy.
+func (set *PolicySet) Select(kind, name string) (Policy, bool) {
+	for _, c := range set.cands {
+		if c.policy.Kind != kind || !strings.HasPrefix(name, c.lit) {
 			continue
 		}
 		if c.pat.Match(name, nil) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/attestd/attestd/attestation"
@@ -127,6 +128,21 @@ func TestSelectPolicy(t *testing.T) {
 	if _, ok := SelectPolicy(nil, KindImage, "registry.example.com/team/api"); ok {
 		t.Error("SelectPolicy with no policies found one")
 	}
+
+	// One PolicySet, built once, answers every case from several goroutines at once (as Verify's project
+	// snapshot is used).
+	set := NewPolicySet(policies)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, tc := range cases {
+				if got, ok := set.Select(tc.kind, tc.name); got.Name != tc.want || ok != (tc.want != "") {
+					t.Errorf("PolicySet.Select(%s, %q) = %+v, %v; want %q", tc.kind, tc.name, got, ok, tc.want)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestSelectPolicyEscapes: a pattern with escapes (possible in a slice built by hand) still selects by its
