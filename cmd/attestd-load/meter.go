@@ -26,6 +26,7 @@ type meter struct {
 	before     []cpuReading
 	after      []cpuReading
 	busy       [2]int64 // the machine's busy ticks before and after; busy[0] < 0: unknown
+	steal      [2]int64 // the ticks of steal among them
 	cores      int
 	rss        []rssSample
 	notes      []string
@@ -119,7 +120,7 @@ func (m *meter) measure(ctx context.Context, p plan, do op) (*outcome, error) {
 	if m.before, err = m.readAll(); err != nil {
 		return nil, err
 	}
-	m.busy[0], m.cores, err = m.proc.machineBusy()
+	m.busy[0], m.steal[0], m.cores, err = m.proc.machineBusy()
 	if err != nil {
 		m.busy[0] = -1
 	}
@@ -128,7 +129,7 @@ func (m *meter) measure(ctx context.Context, p plan, do op) (*outcome, error) {
 	if m.after, err = m.readAll(); err != nil {
 		return nil, err
 	}
-	if m.busy[1], _, err = m.proc.machineBusy(); err != nil {
+	if m.busy[1], m.steal[1], _, err = m.proc.machineBusy(); err != nil {
 		m.busy[0] = -1
 	}
 	stop(o.elapsed)
@@ -200,8 +201,9 @@ func (m *meter) finish(rep *report, o *outcome) {
 	}
 	if m.busy[0] >= 0 && m.cores > 0 && wall > 0 {
 		busy := float64(m.busy[1]-m.busy[0]) / clockTicks
+		steal := float64(m.steal[1]-m.steal[0]) / clockTicks
 		rep.Machine = &machineFigure{Cores: m.cores, BusySeconds: busy, IdleSeconds: max(float64(m.cores)*wall-busy, 0),
-			OtherSeconds: max(busy-counted, 0)}
+			OtherSeconds: max(busy-steal-counted, 0), StealSeconds: steal}
 	}
 	rep.RSS = m.rssFigure(o.elapsed)
 	rep.Notes = append(rep.Notes, m.notes...)

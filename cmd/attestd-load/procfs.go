@@ -231,32 +231,34 @@ func (p procfs) readCPU(g group) (cpuReading, error) {
 }
 
 // machineBusy returns the CPU ticks the whole machine spent busy (user, nice, system, irq, softirq, steal:
-// everything but idle and iowait), from the first line of /proc/stat, and the number of cores.
-func (p procfs) machineBusy() (int64, int, error) {
+// everything but idle and iowait) and of those the ticks of steal (time the hypervisor gave this machine's
+// virtual cores to someone else), from the first line of /proc/stat, and the number of cores.
+func (p procfs) machineBusy() (busy, steal int64, cores int, err error) {
 	f, err := os.Open(filepath.Join(p.root, "stat"))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 4096), 1<<20)
-	var busy int64
-	cores := 0
 	found := false
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		switch {
 		case len(fields) > 0 && fields[0] == "cpu":
 			if len(fields) < 9 {
-				return 0, 0, fmt.Errorf("/proc/stat: cpu line of %d fields", len(fields))
+				return 0, 0, 0, fmt.Errorf("/proc/stat: cpu line of %d fields", len(fields))
 			}
 			// user nice system idle iowait irq softirq steal (guest time is inside user)
 			for _, i := range []int{1, 2, 3, 6, 7, 8} {
 				v, err := strconv.ParseInt(fields[i], 10, 64)
 				if err != nil || v < 0 {
-					return 0, 0, fmt.Errorf("/proc/stat: cpu field %d %q", i, fields[i])
+					return 0, 0, 0, fmt.Errorf("/proc/stat: cpu field %d %q", i, fields[i])
 				}
 				busy += v
+				if i == 8 {
+					steal = v
+				}
 			}
 			found = true
 		case len(fields) > 0 && strings.HasPrefix(fields[0], "cpu"):
@@ -264,9 +266,9 @@ func (p procfs) machineBusy() (int64, int, error) {
 		}
 	}
 	if !found {
-		return 0, 0, errors.New("/proc/stat: no cpu line")
+		return 0, 0, 0, errors.New("/proc/stat: no cpu line")
 	}
-	return busy, cores, sc.Err()
+	return busy, steal, cores, sc.Err()
 }
 
 // fixed is a group of the given processes.

@@ -99,8 +99,8 @@ func TestProcFixture(t *testing.T) {
 	if got := float64(r.ticks) / clockTicks; got != 5.9 {
 		t.Fatalf("%v CPU seconds, want 5.9", got)
 	}
-	if busy, cores, err := p.machineBusy(); err != nil || busy != 161 || cores != 2 {
-		t.Fatalf("machine: %d busy ticks, %d cores, %v", busy, cores, err)
+	if busy, steal, cores, err := p.machineBusy(); err != nil || busy != 161 || steal != 3 || cores != 2 {
+		t.Fatalf("machine: %d busy ticks, %d of steal, %d cores, %v", busy, steal, cores, err)
 	}
 	if kib, err := p.rssKiB(11); err != nil || kib != 81920 {
 		t.Fatalf("RSS %d KiB, %v", kib, err)

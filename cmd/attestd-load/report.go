@@ -67,7 +67,8 @@ type machineFigure struct {
 	Cores        int     `json:"cores"`
 	BusySeconds  float64 `json:"busySeconds"`
 	IdleSeconds  float64 `json:"idleSeconds"`
-	OtherSeconds float64 `json:"otherSeconds"` // busy, but not in the groups above
+	OtherSeconds float64 `json:"otherSeconds"` // busy, but neither steal nor in the groups above
+	StealSeconds float64 `json:"stealSeconds"` // busy in the hypervisor's count: the virtual cores were not ours
 }
 
 // rssFigure is attestd's resident memory over the run, in MiB.
@@ -168,8 +169,8 @@ func (r *report) print(w io.Writer, asJSON bool) error {
 		pf("\n")
 	}
 	if m := r.Machine; m != nil {
-		pf("cpu machine  %.2f s busy of %.2f s (%d cores), idle %.2f s; other processes %.2f s\n",
-			m.BusySeconds, m.BusySeconds+m.IdleSeconds, m.Cores, m.IdleSeconds, m.OtherSeconds)
+		pf("cpu machine  %.2f s busy of %.2f s (%d cores), idle %.2f s; other processes %.2f s; steal %.2f s\n",
+			m.BusySeconds, m.BusySeconds+m.IdleSeconds, m.Cores, m.IdleSeconds, m.OtherSeconds, m.StealSeconds)
 	}
 	if r.RSS != nil {
 		pf("rss attestd  pid %d: start %.1f MiB, end %.1f MiB, max %.1f MiB, growth %+.1f%% (%d samples)\n",
