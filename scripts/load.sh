@@ -7,9 +7,9 @@
 # Environment (docs/load.md has the table): COUNT (default 20000), CLIENTS (64), RATE (1500, for "rate" and
 # "soak"), SOAK (10m), PG_URL (postgres://postgres@127.0.0.1:5432), PG_PARAMS (appended to attestd's database
 # URL; unset: ?host=PG_SOCKET when PostgreSQL's Unix socket is there, PG_SOCKET default /var/run/postgresql),
-# ATTESTD_BIN (an attestd binary to run instead of building ./bin/attestd), NO_LIMITS (set: "submit" skips the
-# limits), PROFILE and PROFILE_SECONDS (attestd's CPU profile of each part, PROFILE_SECONDS long, from its
-# fifth second, saved as $PROFILE.<part>). It builds ./bin/attestd-load (and ./bin/attestd), creates the
+# TMPDIR (where the data directory, and so the log, is made), ATTESTD_BIN (an attestd binary to run instead of
+# building ./bin/attestd), NO_LIMITS (set: "submit" skips the limits), PROFILE and PROFILE_SECONDS (attestd's
+# CPU profile of each part, PROFILE_SECONDS long, from its fifth second, saved as $PROFILE.<part>). It builds ./bin/attestd-load (and ./bin/attestd), creates the
 # database attestd_load_<pid>, starts attestd on spare loopback ports, and drops the database and the data
 # directory when it exits. "rekor" needs a Rekor server (bash scripts/rekor.sh up).
 set -euo pipefail
@@ -61,6 +61,15 @@ pid=$!
 for _ in $(seq 1 100); do [ -s "$DATA/admin.token" ] && curl -sf "http://$HTTP/healthz" >/dev/null && break; sleep 0.1; done
 
 echo "## attestd's database: $PG_URL/$DB$PG_PARAMS"
+# ext4 without a journal steps over every inode freed in the last half minute for each file it creates, and the
+# log creates and frees a few hundred files a second under load (docs/operations.md, "The transparency log").
+if command -v findmnt >/dev/null; then
+  read -r fs_dev fs_type < <(findmnt -n -o SOURCE,FSTYPE --target "$DATA" || true)
+  fs_name=${fs_dev##*/}
+  if [ "${fs_type:-}" = ext4 ] && [ -d "/proc/fs/ext4/$fs_name" ] && ! ls -d /proc/fs/jbd2/"$fs_name"-* >/dev/null 2>&1; then
+    echo "## note: the log is on $fs_dev, ext4 without a journal: creating its files costs attestd more CPU than on a journaled file system (TMPDIR moves it)"
+  fi
+fi
 load() {
   bin/attestd-load "$@" --server $GRPC --token-file "$DATA/admin.token" --pg-db "$DB" --database-url "$PG_URL/postgres$PG_PARAMS" --quiet
 }
