@@ -1,9 +1,11 @@
 package postgres_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/attestd/attestd/internal/store"
 	"github.com/attestd/attestd/internal/store/dbtest"
@@ -49,5 +51,31 @@ func TestDecisionPool(t *testing.T) {
 	}
 	if generic < 3 || custom > 1 {
 		t.Errorf("the decision insert: %d generic and %d custom plans, want a generic plan kept", generic, custom)
+	}
+}
+
+// TestDecisionLeavesProjectUnlocked: recording a decision takes no lock on its project's row (the foreign key's
+// check took FOR KEY SHARE, which every concurrent Verify of the project shared; migration 00013), so it goes
+// through while another transaction holds that row FOR UPDATE.
+func TestDecisionLeavesProjectUnlocked(t *testing.T) {
+	ctx := t.Context()
+	st, conn, p := withProject(t, dbtest.New(t))
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM projects WHERE id = $1 FOR UPDATE`, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d, err := st.AddDecision(dctx, store.Decision{ProjectID: p.ID, RequesterID: "tok", Kind: "file", Name: "f",
+		Digest: "sha256:00", Allowed: true})
+	if err != nil {
+		t.Fatalf("AddDecision while the project's row is locked: %v", err)
+	}
+	if d.ID == 0 || d.ProjectID != p.ID {
+		t.Fatalf("AddDecision returned %+v", d)
 	}
 }
