@@ -51,7 +51,7 @@ func (s *Store) AddDecision(ctx context.Context, d store.Decision) (store.Decisi
 		d.ProjectID, d.RequesterID, d.Kind, d.Name, d.Digest, d.Policy, d.Layout, d.LayoutVersion, d.Allowed,
 		reasons, nullTime(d.DecidedAt)).Scan(&d.ID, &d.DecidedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Decision{}, fmt.Errorf("add decision: project %d: %w", d.ProjectID, store.ErrNotFound)
+		return store.Decision{}, fmt.Errorf("add decision of project %d: %w", d.ProjectID, store.ErrNotFound)
 	}
 	if err != nil {
 		return store.Decision{}, fmt.Errorf("add decision of project %d: %w", d.ProjectID, classify(ctx, err))
