@@ -29,7 +29,7 @@ func scanDecision(row pgx.Row) (store.Decision, error) {
 // so a few cover thousands of decisions a second.
 const maxDeciders = 4
 
-// AddDecision records one decision; the foreign key to projects refuses an unknown project (ErrNotFound).
+// AddDecision records one decision; a project that does not exist is ErrNotFound and records nothing.
 // It returns d with the row's id, and its decided_at when d had none.
 //
 // The row commits asynchronously: the decider pool's connections run with synchronous_commit off (see
