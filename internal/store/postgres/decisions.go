@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -41,8 +40,8 @@ func (s *Store) AddDecision(ctx context.Context, d store.Decision) (store.Decisi
 	if reasons == nil {
 		reasons = []string{}
 	}
-	// From the project's row rather than VALUES: a project that does not exist gives no row (the table has no
-	// foreign key, whose check would lock the project's row; migration 00013).
+	// From the project's row rather than VALUES: a project that does not exist gives no row, which classify
+	// makes ErrNotFound (the table has no foreign key, whose check would lock the project's row; 00013).
 	err := s.decider.QueryRow(ctx, `
 		INSERT INTO decisions (project_id, requester_id, kind, name, digest, policy, layout, layout_version, allowed,
 			reasons, decided_at)
@@ -50,9 +49,6 @@ func (s *Store) AddDecision(ctx context.Context, d store.Decision) (store.Decisi
 		RETURNING id, decided_at`,
 		d.ProjectID, d.RequesterID, d.Kind, d.Name, d.Digest, d.Policy, d.Layout, d.LayoutVersion, d.Allowed,
 		reasons, nullTime(d.DecidedAt)).Scan(&d.ID, &d.DecidedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Decision{}, fmt.Errorf("add decision of project %d: %w", d.ProjectID, store.ErrNotFound)
-	}
 	if err != nil {
 		return store.Decision{}, fmt.Errorf("add decision of project %d: %w", d.ProjectID, classify(ctx, err))
 	}
