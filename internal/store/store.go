@@ -235,6 +235,17 @@ const (
 	MaxPageSize     = 1000
 )
 
+// MaxScanKeys bounds a page of ScanAttestationKeys: keys are small (about 100 bytes each in memory), so its
+// pages are larger than MaxPageSize.
+const MaxScanKeys = 10000
+
+// AttestationKey names a stored attestation without its content.
+type AttestationKey struct {
+	Seq       int64
+	ProjectID int64
+	ID        string
+}
+
 // PageSize is the number of rows that a request for limit returns at most: DefaultPageSize if limit is not
 // positive, never more than MaxPageSize.
 func PageSize(limit int) int {
@@ -383,6 +394,10 @@ type Store interface {
 	ScanLayoutsByLogIndex(ctx context.Context, from uint64, limit int) ([]Layout, error)
 	// ScanUnlogged returns up to limit attestations with no LogIndex and Seq > afterSeq, ascending by Seq.
 	ScanUnlogged(ctx context.Context, afterSeq int64, limit int) ([]Attestation, error)
+	// ScanAttestationKeys returns the keys of up to limit attestations (at most MaxScanKeys; limit <= 0 means
+	// MaxScanKeys) of every project with Seq > afterSeq, ascending by Seq, logged or not: what Submit's
+	// duplicate filter is built from.
+	ScanAttestationKeys(ctx context.Context, afterSeq int64, limit int) ([]AttestationKey, error)
 
 	// LogWatermark is the log size below which every leaf is known to have its row or an orphan record (0 when
 	// never set). SetLogWatermark never lowers it.

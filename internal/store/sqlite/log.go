@@ -138,3 +138,34 @@ func (s *Store) ListOrphanLeaves(ctx context.Context) ([]store.OrphanLeaf, error
 	}
 	return leaves, nil
 }
+
+// ScanAttestationKeys returns the project and id of up to limit attestations of every project with a Seq above
+// afterSeq, ascending by Seq (the table's rowid), logged or not.
+func (s *Store) ScanAttestationKeys(ctx context.Context, afterSeq int64, limit int) ([]store.AttestationKey, error) {
+	if limit <= 0 || limit > store.MaxScanKeys {
+		limit = store.MaxScanKeys
+	}
+	keys, err := s.scanKeys(ctx, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("scan attestation keys after seq %d: %w", afterSeq, classify(ctx, err))
+	}
+	return keys, nil
+}
+
+func (s *Store) scanKeys(ctx context.Context, afterSeq int64, limit int) ([]store.AttestationKey, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT seq, project_id, id FROM attestations WHERE seq > ? ORDER BY seq LIMIT ?`,
+		afterSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var keys []store.AttestationKey
+	for rows.Next() {
+		var k store.AttestationKey
+		if err := rows.Scan(&k.Seq, &k.ProjectID, &k.ID); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}

@@ -15,6 +15,7 @@ var tamperTests = []test{
 	{name: "UnloggedIsInvisible", tamper: testUnloggedInvisible},
 	{name: "ScanUnlogged", tamper: testScanUnlogged},
 	{name: "InsertOverUnlogged", tamper: testInsertOverUnlogged},
+	{name: "ScanAttestationKeys", tamper: testScanAttestationKeys},
 }
 
 func mustInsertUnlogged(t *testing.T, tm Tamperer, a store.Attestation) {
@@ -166,4 +167,80 @@ func testInsertOverUnlogged(t *testing.T, s store.Store, tm Tamperer) {
 		t.Fatalf("ScanUnlogged = %v, want the unlogged row", ids(unlogged))
 	}
 	checkAttestation(t, "the unlogged row after the insert", unlogged[0], withSeq(ghost, unlogged[0].Seq))
+}
+
+// testScanAttestationKeys: the keys of every row of every project, logged or not, come back in Seq order; paging
+// from the last Seq visits each once, and a limit out of range is clamped.
+func testScanAttestationKeys(t *testing.T, s store.Store, tm Tamperer) {
+	ctx := t.Context()
+	p1 := mustProject(t, s, "alpha")
+	p2 := mustProject(t, s, "beta")
+	want := map[string]int64{} // id -> project
+	for i := range 25 {
+		project := []int64{p1.ID, p2.ID}[i%2]
+		a := newAttestation(project, fmt.Sprint("key-", i))
+		if i%5 == 0 {
+			mustInsertUnlogged(t, tm, a)
+		} else {
+			mustInsert(t, s, a)
+		}
+		want[a.ID] = project
+	}
+	// The same envelope in two projects is two rows, two keys.
+	twin := newAttestation(p1.ID, "key-1") // key-1 is in beta
+	mustInsert(t, s, twin)
+
+	var got []store.AttestationKey
+	after := int64(0)
+	for pages := 0; ; pages++ {
+		if pages > 100 {
+			t.Fatal("ScanAttestationKeys in pages of 4 does not end")
+		}
+		page, err := s.ScanAttestationKeys(ctx, after, 4)
+		if err != nil {
+			t.Fatalf("ScanAttestationKeys(%d, 4): %v", after, err)
+		}
+		if len(page) > 4 {
+			t.Fatalf("ScanAttestationKeys(%d, 4) = %d keys", after, len(page))
+		}
+		got = append(got, page...)
+		if len(page) < 4 {
+			break
+		}
+		after = page[len(page)-1].Seq
+	}
+	if len(got) != len(want)+1 {
+		t.Fatalf("ScanAttestationKeys found %d keys, want %d", len(got), len(want)+1)
+	}
+	seen := map[store.AttestationKey]bool{}
+	for i, k := range got {
+		if i > 0 && k.Seq <= got[i-1].Seq {
+			t.Errorf("key %d has Seq %d after %d: not ascending", i, k.Seq, got[i-1].Seq)
+		}
+		project, ok := want[k.ID]
+		if !ok {
+			t.Errorf("ScanAttestationKeys returned an unknown id %.12s", k.ID)
+		}
+		if k.ProjectID != project && (k.ID != twin.ID || k.ProjectID != p1.ID) {
+			t.Errorf("key %.12s has project %d, want %d", k.ID, k.ProjectID, project)
+		}
+		if seen[store.AttestationKey{ProjectID: k.ProjectID, ID: k.ID}] {
+			t.Errorf("key %d/%.12s returned twice", k.ProjectID, k.ID)
+		}
+		seen[store.AttestationKey{ProjectID: k.ProjectID, ID: k.ID}] = true
+	}
+
+	for _, limit := range []int{0, -1, store.MaxScanKeys + 1} {
+		all, err := s.ScanAttestationKeys(ctx, 0, limit)
+		if err != nil {
+			t.Fatalf("ScanAttestationKeys(0, %d): %v", limit, err)
+		}
+		if len(all) != len(got) {
+			t.Errorf("ScanAttestationKeys(0, %d) = %d keys, want all %d", limit, len(all), len(got))
+		}
+	}
+	last, err := s.ScanAttestationKeys(ctx, got[len(got)-1].Seq, 10)
+	if err != nil || len(last) != 0 {
+		t.Errorf("ScanAttestationKeys after the last Seq = %d keys, %v; want none", len(last), err)
+	}
 }
