@@ -50,11 +50,16 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 	}
 	sum := sha256.Sum256(raw)
 	id := hex.EncodeToString(sum[:])
-	if existing, err := s.dedup.existing(ctx, proj.ID, id); err == nil {
+	if !s.filter.mayHold(proj.ID, id) {
+		s.metrics.dupChecks.WithLabelValues(checkedByFilter).Inc()
+	} else if existing, err := s.dedup.existing(ctx, proj.ID, id); err == nil {
+		s.metrics.dupChecks.WithLabelValues(checkedByDatabase).Inc()
 		s.metrics.accepted.WithLabelValues("existing").Inc()
 		return s.submitResponse(ctx, existing, proj, false, req.GetWait())
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	} else {
+		s.metrics.dupChecks.WithLabelValues(checkedByDatabase).Inc()
 	}
 	a := store.Attestation{
 		ProjectID:     proj.ID,
@@ -121,6 +126,8 @@ func (s *Server) record(ctx context.Context, project string, a store.Attestation
 	if q == nil {
 		return store.Attestation{}, false, fmt.Errorf("%w: the log is not reconciled yet", errLogUnavailable)
 	}
+	// In the filter before the row can be found by a query: see idFilter.
+	s.filter.add(a.ProjectID, a.ID)
 	entry := entryFor(project, a)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()

@@ -95,6 +95,7 @@ func newEnvWith(t testing.TB, cfg server.Config) *env {
 	if _, err := srv.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
+	srv.LoadDuplicateFilter(ctx)
 	conn := serve(t, srv)
 	tok, secret, err := server.NewToken(store.RoleServerAdmin, 0)
 	if err != nil {
@@ -115,6 +116,7 @@ func (e *env) restart(t testing.TB) {
 	if _, err := srv.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	srv.LoadDuplicateFilter(context.Background())
 	e.srv, e.conn = srv, serve(t, srv)
 }
 

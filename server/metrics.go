@@ -12,12 +12,21 @@ type metrics struct {
 	// stages times the parts of a Submit that wait on others: the log's sequencing of its leaf and the
 	// database's commit of its row (both shared with concurrent submissions).
 	stages *prometheus.HistogramVec
+	// dupChecks counts Submit's duplicate checks by what answered: the filter (a new envelope, no query) or
+	// the database.
+	dupChecks *prometheus.CounterVec
 }
 
 // The stages of Submit in attestd_submit_stage_duration_seconds.
 const (
 	stageLog   = "log"
 	stageStore = "store"
+)
+
+// What answered a duplicate check, in attestd_submit_duplicate_checks_total.
+const (
+	checkedByFilter   = "filter"
+	checkedByDatabase = "database"
 )
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,7 +50,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 				"store (its row committed, in a group).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"stage"}),
+		dupChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attestd_submit_duplicate_checks_total",
+			Help: "Submit's checks for an envelope stored already, by what answered: filter (certainly new, no " +
+				"query) or database.",
+		}, []string{"by"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.accepted, m.stages)
+	reg.MustRegister(m.requests, m.latency, m.accepted, m.stages, m.dupChecks)
 	return m
 }

@@ -58,6 +58,7 @@ type Server struct {
 	rekorOK []string // Config.RekorURLs
 	auth    *authCache
 	dedup   *dedup
+	filter  *idFilter // which envelopes dedup need not ask about
 }
 
 // New builds a Server from cfg.
@@ -89,6 +90,7 @@ func New(cfg Config) *Server {
 		rekorOK: trimSlashes(cfg.RekorURLs),
 		auth:    newAuthCache(cfg.AuthCacheTTL),
 		dedup:   newDedup(cfg.Store),
+		filter:  newIDFilter(filterFirstKeys, filterMaxBytes),
 	}
 }
 

@@ -225,6 +225,11 @@ func serve(ctx context.Context, cfg *Config, getenv func(string) string, logger 
 	anchorDone := make(chan struct{})
 	go func() { srv.RunAnchoring(anchorCtx); close(anchorDone) }()
 	defer func() { stopAnchoring(); <-anchorDone }()
+	// Submit's duplicate filter: until it has read every stored attestation's key, each Submit asks the database.
+	filterCtx, stopFilter := context.WithCancel(context.Background())
+	filterDone := make(chan struct{})
+	go func() { srv.LoadDuplicateFilter(filterCtx); close(filterDone) }()
+	defer func() { stopFilter(); <-filterDone }()
 
 	errc := make(chan error, 3)
 	go func() { errc <- gs.Serve(grpcLis) }()

@@ -51,6 +51,7 @@ func Start(t testing.TB, limits attestation.Limits) *Attestd {
 	if _, err := srv.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
+	srv.LoadDuplicateFilter(ctx)
 	gs, _ := srv.NewGRPCServer(server.GRPCOptions{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
