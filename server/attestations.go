@@ -50,16 +50,11 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 	}
 	sum := sha256.Sum256(raw)
 	id := hex.EncodeToString(sum[:])
-	if !s.filter.mayHold(proj.ID, id) {
-		s.metrics.dupChecks.WithLabelValues(checkedByFilter).Inc()
-	} else if existing, err := s.dedup.existing(ctx, proj.ID, id); err == nil {
-		s.metrics.dupChecks.WithLabelValues(checkedByDatabase).Inc()
+	if existing, found, err := s.stored(ctx, proj.ID, id); err != nil {
+		return nil, err
+	} else if found {
 		s.metrics.accepted.WithLabelValues("existing").Inc()
 		return s.submitResponse(ctx, existing, proj, false, req.GetWait())
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	} else {
-		s.metrics.dupChecks.WithLabelValues(checkedByDatabase).Inc()
 	}
 	a := store.Attestation{
 		ProjectID:     proj.ID,
@@ -86,6 +81,24 @@ func (s *Server) Submit(ctx context.Context, req *attestdv1.SubmitRequest) (*att
 	s.logger.InfoContext(ctx, "attestation accepted", "project", proj.Name, "id", stored.ID, "step", stored.Step,
 		"predicate_type", stored.PredicateType, "log_index", *stored.LogIndex, "created", created)
 	return s.submitResponse(ctx, stored, proj, created, req.GetWait())
+}
+
+// stored returns the project's attestation id if it is stored already (found), asking the database only when
+// the duplicate filter says that it may be.
+func (s *Server) stored(ctx context.Context, projectID int64, id string) (a store.Attestation, found bool, err error) {
+	if !s.filter.mayHold(projectID, id) {
+		s.metrics.dupChecks.WithLabelValues(checkedByFilter).Inc()
+		return store.Attestation{}, false, nil
+	}
+	s.metrics.dupChecks.WithLabelValues(checkedByDatabase).Inc()
+	a, err = s.dedup.existing(ctx, projectID, id)
+	switch {
+	case err == nil:
+		return a, true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return store.Attestation{}, false, nil
+	}
+	return store.Attestation{}, false, err
 }
 
 // submitResponse is the receipt of a, with the state of its anchor when its project anchors in Rekor (a new

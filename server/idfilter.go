@@ -35,8 +35,8 @@ const (
 // record adds each new key before its row is inserted (a row of this process is in the filter before a query
 // could find it). A row that another process writes after the load is not in the filter: a duplicate of it
 // is then appended to the log again, and record turns the second leaf into an orphan, as when two identical
-// submissions race. attestd runs one writer per database (the log sequencer); attestd restore and import run
-// with the server stopped.
+// submissions race. attestd runs one writer per database (the log sequencer); attestd restore and migrate-data
+// fill an empty database that attestd then starts on.
 //
 // It grows as a scalable Bloom filter does: when its last part has taken its capacity of keys, a part of twice
 // the capacity follows it, up to maxBytes in all. A key is looked up in every part. Keys are never removed (rows
