@@ -47,7 +47,6 @@ type idFilter struct {
 
 	mu     sync.Mutex                    // serializes growth
 	parts  atomic.Pointer[[]*filterPart] // oldest first; the last takes new keys
-	bytes  int64                         // the parts' size in all; guarded by mu
 	loaded atomic.Bool                   // every stored row's key is in the filter
 
 	scanned int64 // the Seq up to which load has read the rows' keys; only load uses it
@@ -63,9 +62,7 @@ type filterPart struct {
 
 func newIDFilter(firstKeys, maxBytes int64) *idFilter {
 	f := &idFilter{firstKeys: firstKeys, maxBytes: maxBytes}
-	first := newFilterPart(firstKeys)
-	f.bytes = first.size()
-	f.parts.Store(&[]*filterPart{first})
+	f.parts.Store(&[]*filterPart{newFilterPart(firstKeys)})
 	return f
 }
 
@@ -166,15 +163,18 @@ func (f *idFilter) reserve(n int64) {
 // appendPart appends a part for keys keys to parts, or the largest part that maxBytes leaves room for if that
 // is smaller (none if it would not be larger than the last). f.mu is held.
 func (f *idFilter) appendPart(parts []*filterPart, keys int64) {
+	used := int64(0)
+	for _, p := range parts {
+		used += p.size()
+	}
 	blocks := partBlocks(keys)
-	for blocks > 1 && f.bytes+int64(blocks*filterBlockBits/8) > f.maxBytes {
+	for blocks > 1 && used+int64(blocks*filterBlockBits/8) > f.maxBytes {
 		blocks >>= 1
 	}
-	if f.bytes+int64(blocks*filterBlockBits/8) > f.maxBytes || blocks <= parts[len(parts)-1].blocks {
+	if used+int64(blocks*filterBlockBits/8) > f.maxBytes || blocks <= parts[len(parts)-1].blocks {
 		return
 	}
 	next := newFilterPart(int64(blocks * filterBlockBits / filterBitsPerKey))
-	f.bytes += next.size()
 	grown := append(parts[:len(parts):len(parts)], next)
 	f.parts.Store(&grown)
 }
