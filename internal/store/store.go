@@ -239,6 +239,15 @@ const (
 // pages are larger than MaxPageSize.
 const MaxScanKeys = 10000
 
+// ScanKeysSize is the number of keys that ScanAttestationKeys returns at most for limit: MaxScanKeys if limit
+// is not positive, never more than MaxScanKeys.
+func ScanKeysSize(limit int) int {
+	if limit <= 0 {
+		return MaxScanKeys
+	}
+	return min(limit, MaxScanKeys)
+}
+
 // AttestationKey names a stored attestation without its content.
 type AttestationKey struct {
 	Seq       int64

@@ -153,11 +153,8 @@ func dbInt(what string, v uint64) (int64, error) {
 // ScanAttestationKeys returns the project and id of up to limit attestations of every project with a Seq above
 // afterSeq, ascending by Seq (the attestations_seq_key index), logged or not.
 func (s *Store) ScanAttestationKeys(ctx context.Context, afterSeq int64, limit int) ([]store.AttestationKey, error) {
-	if limit <= 0 || limit > store.MaxScanKeys {
-		limit = store.MaxScanKeys
-	}
 	rows, err := s.pool.Query(ctx, `SELECT seq, project_id, id FROM attestations WHERE seq > $1 ORDER BY seq LIMIT $2`,
-		afterSeq, limit)
+		afterSeq, store.ScanKeysSize(limit))
 	var keys []store.AttestationKey
 	if err == nil {
 		keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.AttestationKey, error) {

@@ -142,10 +142,7 @@ func (s *Store) ListOrphanLeaves(ctx context.Context) ([]store.OrphanLeaf, error
 // ScanAttestationKeys returns the project and id of up to limit attestations of every project with a Seq above
 // afterSeq, ascending by Seq (the table's rowid), logged or not.
 func (s *Store) ScanAttestationKeys(ctx context.Context, afterSeq int64, limit int) ([]store.AttestationKey, error) {
-	if limit <= 0 || limit > store.MaxScanKeys {
-		limit = store.MaxScanKeys
-	}
-	keys, err := s.scanKeys(ctx, afterSeq, limit)
+	keys, err := s.scanKeys(ctx, afterSeq, store.ScanKeysSize(limit))
 	if err != nil {
 		return nil, fmt.Errorf("scan attestation keys after seq %d: %w", afterSeq, classify(ctx, err))
 	}
