@@ -61,7 +61,7 @@ pid=$!
 for _ in $(seq 1 100); do [ -s "$DATA/admin.token" ] && curl -sf "http://$HTTP/healthz" >/dev/null && break; sleep 0.1; done
 
 echo "## attestd's database: $PG_URL/$DB$PG_PARAMS"
-# ext4 without a journal steps over every inode freed in the last half minute for each file it creates, and the
+# ext4 without a journal steps over every inode freed in the last minute (or six) for each file it creates, and the
 # log creates and frees a few hundred files a second under load (docs/operations.md, "The transparency log").
 if command -v findmnt >/dev/null; then
   read -r fs_dev fs_type < <(findmnt -n -o SOURCE,FSTYPE --target "$DATA" || true)

@@ -35,8 +35,9 @@ const DefaultStreamWorkers = 128
 // Receive windows of each call and of a connection, fixed. Without them gRPC sizes the windows itself by
 // pinging the client whenever a request's data arrives and no ping is out (its BDP estimate): with one call at a
 // time on a connection, as CI runners make them, that is a ping and its acknowledgement, a write and a read on
-// each side, for every call (4% of attestd's CPU and 10% of the client's at the submit peak, docs/performance.md).
-// Fixed windows send none. 1 MiB per call takes a 4 MiB envelope (the default limit) in four round trips.
+// each side, for every call (with the client's own pings, 3% of attestd's CPU per submission at the peak and a
+// quarter of attestd-load's: docs/performance.md). Fixed windows send none. 1 MiB per call takes a 4 MiB
+// envelope (the default limit) in four round trips.
 const (
 	callWindowBytes = 1 << 20
 	connWindowBytes = 4 << 20
