@@ -153,6 +153,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		done:     make(chan struct{}),
 	}
 	l.cp.init()
+	if dev, point, ok := journalLessExt4("/proc", dir); ok {
+		l.logger.WarnContext(ctx, "log directory on ext4 without a journal: creating and removing the log's files "+
+			"costs far more CPU than on a journaling file system (see docs/operations.md)", "device", dev, "mount", point)
+	}
 	if err := l.start(ctx, cfg); err != nil {
 		if l.cancel != nil {
 			l.cancel()
