@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/attestd/attestd/internal/store"
 )
@@ -26,8 +27,8 @@ func scanAnchor(row pgx.Row) (store.Anchor, error) {
 	return a, nil
 }
 
-func (s *Store) queryAnchors(ctx context.Context, sql string, args ...any) ([]store.Anchor, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+func (s *Store) queryAnchors(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) ([]store.Anchor, error) {
+	rows, err := pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, classify(ctx, err)
 	}
@@ -40,7 +41,7 @@ func (s *Store) queryAnchors(ctx context.Context, sql string, args ...any) ([]st
 
 // GetAnchor returns the anchor of the project's attestation, or store.ErrNotFound.
 func (s *Store) GetAnchor(ctx context.Context, projectID int64, attestationID string) (store.Anchor, error) {
-	a, err := scanAnchor(s.pool.QueryRow(ctx, `SELECT `+anchorColumns+` FROM anchors
+	a, err := scanAnchor(s.lookups.QueryRow(ctx, `SELECT `+anchorColumns+` FROM anchors
 		WHERE project_id = $1 AND attestation_id = $2`, projectID, attestationID))
 	if err != nil {
 		return store.Anchor{}, fmt.Errorf("anchor of attestation %s: %w", attestationID, classify(ctx, err))
@@ -56,7 +57,7 @@ func (s *Store) GetAnchors(ctx context.Context, projectID int64, ids []string) (
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	out, err := s.queryAnchors(ctx, `SELECT `+anchorColumns+` FROM anchors
+	out, err := s.queryAnchors(ctx, s.lookups, `SELECT `+anchorColumns+` FROM anchors
 		WHERE project_id = $1 AND attestation_id = ANY($2) ORDER BY attestation_id`, projectID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get %d anchors of project %d: %w", len(ids), projectID, err)
@@ -67,7 +68,7 @@ func (s *Store) GetAnchors(ctx context.Context, projectID int64, ids []string) (
 // DueAnchors returns the pending anchors due at now, the earliest first: a walk of the partial index
 // anchors_due, which holds the pending anchors only.
 func (s *Store) DueAnchors(ctx context.Context, now time.Time, limit int) ([]store.Anchor, error) {
-	out, err := s.queryAnchors(ctx, `SELECT `+anchorColumns+` FROM anchors
+	out, err := s.queryAnchors(ctx, s.pool, `SELECT `+anchorColumns+` FROM anchors
 		WHERE state = 'pending' AND next_attempt_at <= $1
 		ORDER BY next_attempt_at, project_id, attestation_id LIMIT $2`, now, store.PageSize(limit))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/attestd/attestd/internal/store"
 )
@@ -255,7 +256,7 @@ func (s *Store) settleInsert(ctx context.Context, a store.Attestation, index int
 // existing reads the row that made an insert of (projectID, id) store nothing. A row without a log index is
 // not returned: reads never show those, and the caller must not take it for its own.
 func (s *Store) existing(ctx context.Context, projectID int64, id string) (store.Attestation, error) {
-	page, err := s.queryAttestations(ctx,
+	page, err := s.queryAttestations(ctx, s.lookups,
 		`SELECT `+attestationColumns+` FROM attestations WHERE project_id = $1 AND id = $2`, projectID, id)
 	switch {
 	case err != nil:
@@ -289,7 +290,7 @@ const (
 // GetAttestation returns the project's attestation id, or store.ErrNotFound. A row without a log index is
 // not found.
 func (s *Store) GetAttestation(ctx context.Context, projectID int64, id string) (store.Attestation, error) {
-	page, err := s.queryAttestations(ctx, `SELECT `+attestationColumns+` FROM attestations
+	page, err := s.queryAttestations(ctx, s.lookups, `SELECT `+attestationColumns+` FROM attestations
 		WHERE project_id = $1 AND id = $2 AND log_index IS NOT NULL`, projectID, id)
 	if err != nil {
 		return store.Attestation{}, fmt.Errorf("attestation %s: %w", id, err)
@@ -300,10 +301,11 @@ func (s *Store) GetAttestation(ctx context.Context, projectID int64, id string) 
 	return page[0], nil
 }
 
-// queryAttestations runs sql, a SELECT of attestationColumns, and returns its rows with their subjects and
-// materials: two queries, however many rows.
-func (s *Store) queryAttestations(ctx context.Context, sql string, args ...any) ([]store.Attestation, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+// queryAttestations runs sql, a SELECT of attestationColumns, on pool and returns its rows with their subjects
+// and materials: two queries, however many rows. pool is s.lookups for a statement that an index serves
+// whatever its values (see Open), else s.pool.
+func (s *Store) queryAttestations(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) ([]store.Attestation, error) {
+	rows, err := pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, classify(ctx, err)
 	}
@@ -320,8 +322,9 @@ func (s *Store) queryAttestations(ctx context.Context, sql string, args ...any) 
 }
 
 // loadArtifacts fills in the subjects and materials of the attestations in page, of any projects, with one
-// query. Seq identifies an attestation in every project; an index row is taken only if it names the project of
-// its attestation too (no foreign key holds it there: see migration 00010).
+// query, a walk of the two tables' primary keys (on s.lookups). Seq identifies an attestation in every
+// project; an index row is taken only if it names the project of its attestation too (no foreign key holds it
+// there: see migration 00010).
 func (s *Store) loadArtifacts(ctx context.Context, page []store.Attestation) error {
 	if len(page) == 0 {
 		return nil
@@ -332,7 +335,7 @@ func (s *Store) loadArtifacts(ctx context.Context, page []store.Attestation) err
 		bySeq[page[i].Seq] = &page[i]
 		seqs[i] = page[i].Seq
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.lookups.Query(ctx, `
 		SELECT 0, project_id, attestation_seq, ord, name, algorithm, digest FROM attestation_subjects
 		WHERE attestation_seq = ANY($1)
 		UNION ALL

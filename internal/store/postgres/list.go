@@ -14,7 +14,11 @@ import (
 // equality, so `%`, `_` and quotes in them have no special meaning.
 func (s *Store) ListAttestations(ctx context.Context, projectID int64, f store.Filter) ([]store.Attestation, error) {
 	sql, args := listQuery(projectID, f)
-	page, err := s.queryAttestations(ctx, sql, args...)
+	pool := s.pool // the planner weighs the filters' values
+	if f.SubjectDigest != "" || f.MaterialDigest != "" {
+		pool = s.lookups // the digest's artifact index drives the query, whatever the values (see listQuery)
+	}
+	page, err := s.queryAttestations(ctx, pool, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list attestations of project %d: %w", projectID, err)
 	}

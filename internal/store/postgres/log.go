@@ -22,7 +22,7 @@ func (s *Store) AttestationAtIndex(ctx context.Context, index uint64) (store.Att
 	if index > math.MaxInt64 {
 		return store.Attestation{}, fmt.Errorf("attestation at log index %d: %w", index, store.ErrNotFound)
 	}
-	page, err := s.queryAttestations(ctx,
+	page, err := s.queryAttestations(ctx, s.lookups,
 		`SELECT `+attestationColumns+` FROM attestations WHERE log_index = $1`, int64(index))
 	if err != nil {
 		return store.Attestation{}, fmt.Errorf("attestation at log index %d: %w", index, err)
@@ -39,7 +39,7 @@ func (s *Store) ScanByLogIndex(ctx context.Context, from uint64, limit int) ([]s
 	if from > math.MaxInt64 {
 		return nil, nil
 	}
-	page, err := s.queryAttestations(ctx, `SELECT `+attestationColumns+` FROM attestations
+	page, err := s.queryAttestations(ctx, s.pool, `SELECT `+attestationColumns+` FROM attestations
 		WHERE log_index >= $1 ORDER BY log_index LIMIT $2`, int64(from), store.PageSize(limit))
 	if err != nil {
 		return nil, fmt.Errorf("scan attestations from log index %d: %w", from, err)
@@ -50,7 +50,7 @@ func (s *Store) ScanByLogIndex(ctx context.Context, from uint64, limit int) ([]s
 // ScanUnlogged returns the attestations of every project that have no log index and a Seq above afterSeq,
 // ascending by Seq, at most limit of them (see store.PageSize), with their subjects and materials.
 func (s *Store) ScanUnlogged(ctx context.Context, afterSeq int64, limit int) ([]store.Attestation, error) {
-	page, err := s.queryAttestations(ctx, `SELECT `+attestationColumns+` FROM attestations
+	page, err := s.queryAttestations(ctx, s.pool, `SELECT `+attestationColumns+` FROM attestations
 		WHERE log_index IS NULL AND seq > $1 ORDER BY seq LIMIT $2`, afterSeq, store.PageSize(limit))
 	if err != nil {
 		return nil, fmt.Errorf("scan attestations without log index after seq %d: %w", afterSeq, err)

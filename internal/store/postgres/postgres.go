@@ -39,6 +39,9 @@ type Store struct {
 	// decider holds the connections that record Verify's decisions, and nothing else: they commit
 	// asynchronously (see Open and AddDecision).
 	decider *pgxpool.Pool
+	// lookups holds the connections that read rows by their keys (see Open): there every statement keeps a
+	// generic plan, and no plan may scan a whole table.
+	lookups *pgxpool.Pool
 	group   group // InsertAttestation's group commit
 }
 
@@ -55,8 +58,8 @@ const defaultConnectTimeout = 10 * time.Second
 
 // Open connects to the database at databaseURL (a postgres:// URL) and checks that it answers. It does not migrate.
 // Unless the URL says otherwise, the pool holds up to max(8, 2*GOMAXPROCS) connections (each request holds
-// one only for the few statements it runs), the group commit up to maxCommitters more, Verify's decision
-// rows up to maxDeciders more, and a connection attempt gives up after 10 seconds.
+// one only for the few statements it runs), the lookups as many more, the group commit up to maxCommitters
+// more, Verify's decision rows up to maxDeciders more, and a connection attempt gives up after 10 seconds.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
@@ -102,11 +105,25 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if !planSet {
 		dcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
+	// Reads of rows by their keys (an attestation by its id, the subjects, materials and anchors of given
+	// attestations, a digest's attestations through its index) have connections of their own too, where
+	// their plans are generic: planning them anew for every call was three fifths of PostgreSQL's CPU per
+	// Get or List. With sequential scans disabled there, a plan made while a table is empty, which would
+	// otherwise scan it (the trap above), walks its index instead and stays right as the table grows. Only
+	// statements that an index serves whatever their values may run on these connections.
+	lcfg := cfg.Copy()
+	lcfg.MinConns = 0
+	if !planSet {
+		lcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
+	if _, ok := lcfg.ConnConfig.RuntimeParams["enable_seqscan"]; !ok {
+		lcfg.ConnConfig.RuntimeParams["enable_seqscan"] = "off"
+	}
 	s := &Store{}
 	for _, p := range []struct {
 		to  **pgxpool.Pool
 		cfg *pgxpool.Config
-	}{{&s.pool, cfg}, {&s.writer, wcfg}, {&s.decider, dcfg}} {
+	}{{&s.pool, cfg}, {&s.writer, wcfg}, {&s.decider, dcfg}, {&s.lookups, lcfg}} {
 		if *p.to, err = pgxpool.NewWithConfig(ctx, p.cfg); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("open postgres: %w", classify(ctx, err))
@@ -139,7 +156,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes every connection of the pools, waiting for the ones in use. It may be called more than once.
 func (s *Store) Close() {
-	for _, p := range []*pgxpool.Pool{s.pool, s.writer, s.decider} {
+	for _, p := range []*pgxpool.Pool{s.pool, s.writer, s.decider, s.lookups} {
 		if p != nil {
 			p.Close()
 		}

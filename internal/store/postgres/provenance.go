@@ -21,7 +21,7 @@ func (s *Store) GetAttestationsWithoutEnvelope(ctx context.Context, projectID in
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	page, err := s.queryAttestations(ctx, getWithoutEnvelopeQuery, projectID, ids)
+	page, err := s.queryAttestations(ctx, s.lookups, getWithoutEnvelopeQuery, projectID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get %d attestations of project %d: %w", len(ids), projectID, err)
 	}

@@ -107,7 +107,7 @@ func (s *Store) GetAttestations(ctx context.Context, projectID int64, ids []stri
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	page, err := s.queryAttestations(ctx, `SELECT `+attestationColumns+` FROM attestations
+	page, err := s.queryAttestations(ctx, s.lookups, `SELECT `+attestationColumns+` FROM attestations
 		WHERE project_id = $1 AND id = ANY($2) AND log_index IS NOT NULL ORDER BY id`, projectID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get %d attestations of project %d: %w", len(ids), projectID, err)
