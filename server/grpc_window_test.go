@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -57,6 +59,53 @@ func TestNoPingPerCall(t *testing.T) {
 	}
 	if fromClient.pings != 0 || fromServer.pings != 0 {
 		t.Errorf("pings during 20 calls: %d from the client, %d from the server; want none", fromClient.pings, fromServer.pings)
+	}
+}
+
+// TestGatewayNoPingPerCall: the REST gateway's in-memory connection to the gRPC server carries no pings
+// during calls either.
+func TestGatewayNoPingPerCall(t *testing.T) {
+	e := newEnv(t, attestation.DefaultLimits())
+	tokens := e.project("gateway-pings")
+	gs, _ := e.srv.NewGRPCServer(server.GRPCOptions{})
+	gw, err := server.NewGateway(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := &tapListener{Listener: gw.Listener()}
+	go func() { _ = gs.Serve(tap) }()
+	t.Cleanup(gs.Stop)
+	web := httptest.NewServer(gw)
+	t.Cleanup(web.Close)
+	for range 20 {
+		req, err := http.NewRequest(http.MethodGet, web.URL+"/v1/log/checkpoint", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tokens["reader"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /v1/log/checkpoint: %s", resp.Status)
+		}
+	}
+	if err := gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gs.Stop()
+
+	toServer, toClient := tap.traffic(t)
+	fromClient := countFrames(t, bytes.TrimPrefix(toServer, []byte(http2.ClientPreface)))
+	fromServer := countFrames(t, toClient)
+	if fromServer.data < 20 {
+		t.Fatalf("DATA frames from the server: %d; want at least 20 (one per call)", fromServer.data)
+	}
+	if fromClient.pings != 0 || fromServer.pings != 0 {
+		t.Errorf("pings during 20 calls: %d from the gateway, %d from the server; want none", fromClient.pings, fromServer.pings)
 	}
 }
 
