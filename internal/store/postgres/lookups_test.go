@@ -46,6 +46,11 @@ func TestLookupPool(t *testing.T) {
 		if got, err := st.GetAttestationsWithoutEnvelope(ctx, p.ID, []string{a.ID}); err != nil || len(got) != want {
 			t.Fatalf("round %d: GetAttestationsWithoutEnvelope: %d rows, %v", round, len(got), err)
 		}
+		related, err := st.RelatedAttestations(ctx, p.ID, []store.Digest{{Algorithm: "sha256", Value: a.Subjects[0].Digest}},
+			[]store.Digest{{Algorithm: "sha256", Value: a.Materials[0].Digest}}, 10)
+		if err != nil || len(related) != want {
+			t.Fatalf("round %d: RelatedAttestations: %d rows, %v", round, len(related), err)
+		}
 		if _, err := st.AttestationAtIndex(ctx, 0); (err == nil) != (want == 1) {
 			t.Fatalf("round %d: AttestationAtIndex: %v", round, err)
 		}
@@ -80,7 +85,7 @@ func TestLookupPool(t *testing.T) {
 		for _, what := range []string{"FROM attestations WHERE project_id = $1 AND id = $2", "FROM attestation_subjects x",
 			"FROM attestation_materials x", "FROM attestation_subjects WHERE attestation_seq = ANY($1)",
 			"FROM anchors WHERE project_id = $1 AND attestation_id = $2", "attestation_id = ANY($2)",
-			"id = ANY($2) AND log_index IS NOT NULL", "WHERE log_index = $1"} {
+			"id = ANY($2) AND log_index IS NOT NULL", "WHERE log_index = $1", "unnest($2::text[], $3::text[])"} {
 			if strings.Contains(stmt, what) {
 				seen[what] = true
 			}
@@ -95,7 +100,7 @@ func TestLookupPool(t *testing.T) {
 			t.Errorf("a plan made on a nearly empty table scans it:\n%s\nfor %s", pl.Plan, stmt)
 		}
 	}
-	if len(seen) != 8 {
-		t.Errorf("statements seen on the lookups pool: %v, want 8 kinds", seen)
+	if len(seen) != 9 {
+		t.Errorf("statements seen on the lookups pool: %v, want 9 kinds", seen)
 	}
 }
