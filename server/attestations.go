@@ -318,12 +318,13 @@ func (s *Server) List(ctx context.Context, req *attestdv1.ListRequest) (*attestd
 	if err != nil {
 		return nil, err
 	}
+	withEnvelopes := !req.GetOmitEnvelopes()
+	f.WithoutEnvelopes = !withEnvelopes
 	atts, err := s.store.ListAttestations(ctx, proj.ID, f)
 	if err != nil {
 		return nil, err
 	}
 	resp := &attestdv1.ListResponse{Attestations: make([]*attestdv1.Attestation, 0, len(atts))}
-	withEnvelopes := !req.GetOmitEnvelopes()
 	bytes := 0
 	for i, a := range atts {
 		if withEnvelopes {

@@ -218,6 +218,9 @@ type Filter struct {
 	// AfterSeq continues a listing: only attestations with Seq < AfterSeq. Zero means from the newest.
 	AfterSeq int64
 	Limit    int // at most this many; the store caps it at MaxPageSize
+	// WithoutEnvelopes leaves Envelope nil in every attestation listed, so that the store does not read the
+	// envelopes at all (List with omit_envelopes).
+	WithoutEnvelopes bool
 }
 
 // OrphanLeaf is a log leaf found at start-up with no row: attestd crashed (or the database refused the insert)

@@ -91,12 +91,16 @@ func listQuery(projectID int64, f store.Filter) (string, []any) {
 	}
 	where := strings.Join(q.conds, " AND ")
 	limit := q.arg(store.PageSize(f.Limit))
+	columns := attestationColumns
+	if f.WithoutEnvelopes {
+		columns = attestationColumnsNoEnvelope
+	}
 	if drive < 0 {
-		return `SELECT ` + attestationColumns + ` FROM attestations a WHERE ` + where +
+		return `SELECT ` + columns + ` FROM attestations a WHERE ` + where +
 			` ORDER BY a.seq DESC LIMIT ` + limit, q.args
 	}
 	// OFFSET 0 keeps the planner from flattening the lateral read of each row into a join it would hash.
-	return `SELECT ` + attestationColumns + ` FROM (` + hit + `) AS hit (hit_seq)
+	return `SELECT ` + columns + ` FROM (` + hit + `) AS hit (hit_seq)
 		CROSS JOIN LATERAL (SELECT * FROM attestations a WHERE a.seq = hit.hit_seq AND ` + where + ` OFFSET 0) a
 		ORDER BY hit.hit_seq DESC LIMIT ` + limit, q.args
 }

@@ -53,7 +53,11 @@ func listQuery(projectID int64, f store.Filter) (string, []any) {
 	q.artifact(projectID, subjects, f.SubjectAlgorithm, f.SubjectDigest)
 	q.artifact(projectID, materials, f.MaterialAlgorithm, f.MaterialDigest)
 	q.args = append(q.args, store.PageSize(f.Limit))
-	return `SELECT ` + attestationColumns + ` FROM attestations a WHERE ` + strings.Join(q.conds, " AND ") +
+	columns := attestationColumns
+	if f.WithoutEnvelopes {
+		columns = attestationColumnsNoEnvelope
+	}
+	return `SELECT ` + columns + ` FROM attestations a WHERE ` + strings.Join(q.conds, " AND ") +
 		` ORDER BY a.seq DESC LIMIT ?`, q.args
 }
 

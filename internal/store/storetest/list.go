@@ -18,6 +18,7 @@ var listTests = []test{
 	{name: "LimitCap", run: testListLimitCap},
 	{name: "LiteralValues", run: testListLiteral},
 	{name: "TimeRange", run: testListTimeRange},
+	{name: "WithoutEnvelopes", run: testListWithoutEnvelopes},
 }
 
 const (
@@ -359,5 +360,38 @@ func testListTimeRange(t *testing.T, s store.Store) {
 	f := store.Filter{Since: at(time.Microsecond), Until: at(time.Second)}
 	if got := expect(all, f); len(got) != 2 {
 		t.Fatalf("reference selects %d rows for %s, want 2", len(got), describe(f))
+	}
+}
+
+// testListWithoutEnvelopes: WithoutEnvelopes lists the same attestations, whichever filter drives the listing,
+// each complete but for its envelope, which is nil.
+func testListWithoutEnvelopes(t *testing.T, s store.Store) {
+	p, all := listDataset(t, s)
+	for _, f := range []store.Filter{
+		{},
+		{SubjectDigest: digest("d1")},
+		{MaterialAlgorithm: "gitCommit", MaterialDigest: digest("c2")[:40]},
+		{Step: "test", Limit: 2},
+		{SignerKeyID: keyID("k1"), AfterSeq: all[9].Seq},
+	} {
+		want := expect(all, f)
+		if len(want) == 0 {
+			t.Fatalf("the dataset has nothing for %s", describe(f))
+		}
+		for i := range want {
+			want[i].Envelope = nil
+		}
+		f.WithoutEnvelopes = true
+		checkList(t, s, p.ID, f, want)
+		got, err := s.ListAttestations(t.Context(), p.ID, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range got {
+			if a.Envelope != nil {
+				t.Errorf("ListAttestations(%s): attestation %.12s has an envelope of %d bytes, want none",
+					describe(f), a.ID, len(a.Envelope))
+			}
+		}
 	}
 }
