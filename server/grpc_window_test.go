@@ -77,20 +77,10 @@ func TestGatewayNoPingPerCall(t *testing.T) {
 	t.Cleanup(gs.Stop)
 	web := httptest.NewServer(gw)
 	t.Cleanup(web.Close)
+	r := &rest{t: t, base: web.URL}
 	for range 20 {
-		req, err := http.NewRequest(http.MethodGet, web.URL+"/v1/log/checkpoint", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tokens["reader"])
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET /v1/log/checkpoint: %s", resp.Status)
+		if code, body := r.do(http.MethodGet, "/v1/log/checkpoint", tokens["reader"], nil); code != http.StatusOK {
+			t.Fatalf("GET /v1/log/checkpoint: %d %s", code, body)
 		}
 	}
 	if err := gw.Close(); err != nil {
